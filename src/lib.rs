@@ -19,12 +19,25 @@
 //! 7. `forward`: the upstream request rebuilt from the authorized view, master credential inserted.
 //! 8. `respond`: the `response` or `denied` record; errors become cPanel-shaped responses.
 
+pub mod admit;
+pub mod app;
 pub mod audit;
+pub mod body;
 pub mod call;
 pub mod classify;
+pub mod cli;
+pub mod config;
 pub mod emulate;
+pub mod error;
+pub mod forward;
+pub mod idle;
+pub mod pipeline;
 pub mod policy;
 pub mod principal;
+pub mod ratelimit;
 pub mod rebuild;
+pub mod respond;
 pub mod secret;
+pub mod server;
+pub mod tls;
 pub mod token;

@@ -1,0 +1,5 @@
+//! `cpgate demo`.
+
+pub async fn demo() -> anyhow::Result<()> {
+    anyhow::bail!("demo not built yet")
+}

@@ -1,0 +1,145 @@
+//! The command line: one subcommand per contract §1 command. Output meant for scripts goes to
+//! stdout, problems to stderr with a non-zero exit.
+
+mod check;
+mod demo;
+mod keys;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+
+/// cpgate: scoped, short-lived credentials for the cPanel API.
+#[derive(Parser, Debug)]
+#[command(name = "cpgate", version, about, long_about = None)]
+pub struct Cli {
+    /// Log output format (logs go to stderr; filter with RUST_LOG, e.g. RUST_LOG=cpgate=debug).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// `--config PATH`, shared by the commands that need the config.
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// The config file.
+    #[arg(long, default_value = "cpgate.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the proxy until SIGTERM/SIGINT (drains in-flight requests); SIGHUP reloads policies.
+    #[command(after_help = "Example:\n  cpgate serve --config /etc/cpgate/cpgate.toml")]
+    Serve(ConfigArg),
+    /// Validate the config and every policy file; print problems as FILE:LINE: message.
+    #[command(after_help = "Example:\n  cpgate check --config cpgate.toml && echo valid")]
+    Check(ConfigArg),
+    /// Dry run: would this request by this developer be allowed, and by which rule?
+    #[command(
+        after_help = "Examples:\n  cpgate explain --developer alice 'GET /execute/Email/add_pop?email=a@example.com'\n  \
+        cpgate explain --developer dns 'POST /json-api/cpanel' --body 'cpanel_jsonapi_module=ZoneEdit&cpanel_jsonapi_func=fetchzones&cpanel_jsonapi_apiversion=2'"
+    )]
+    Explain(check::ExplainArgs),
+    /// Access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Run an emulated cPanel server (UAPI and API 2 with in-memory state) for demos and tests.
+    #[command(
+        after_help = "Example:\n  cpgate emulate --listen 127.0.0.1:2084 --user acctuser --token MASTERTOKEN123"
+    )]
+    Emulate(EmulateArgs),
+    /// Start an emulated cPanel and cpgate on loopback, make allowed and denied calls, keep running.
+    Demo,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Print one signed access token for a developer on stdout.
+    #[command(
+        after_help = "Example:\n  cpgate token issue --developer alice --ttl 15m --scope 'Email::list_pops Email::add_pop'"
+    )]
+    Issue(keys::IssueArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Write a new private key (PKCS#8 PEM, mode 0600) and its public key; print the kid.
+    #[command(after_help = "Example:\n  cpgate keys generate --dir keys --alg EdDSA")]
+    Generate(keys::GenerateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EmulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:2084")]
+    pub listen: SocketAddr,
+    /// The cPanel account user name.
+    #[arg(long)]
+    pub user: String,
+    /// The master API token the emulator accepts (or set CPGATE_EMULATE_TOKEN).
+    #[arg(long, env = "CPGATE_EMULATE_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(c) => runtime().and_then(|rt| rt.block_on(serve::serve(&c.config))),
+        Command::Check(c) => return check::check(&c.config),
+        Command::Explain(args) => return check::explain(&args),
+        Command::Token(TokenCommand::Issue(args)) => keys::issue(&args),
+        Command::Keys(KeysCommand::Generate(args)) => keys::generate(&args),
+        Command::Emulate(args) => runtime().and_then(|rt| {
+            rt.block_on(serve::emulate(
+                args.listen,
+                args.user,
+                crate::secret::Secret::new(args.token),
+            ))
+        }),
+        Command::Demo => runtime().and_then(|rt| rt.block_on(demo::demo())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,154 @@
+//! `cpgate serve` and `cpgate emulate`: start-up, signals, reload triggers.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_rustls::TlsAcceptor;
+
+use crate::app::App;
+use crate::secret::Secret;
+
+/// Runs the gateway until SIGTERM/SIGINT.
+pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
+    harden_process();
+    let config = super::load_config(config_path)?;
+    let app = Arc::new(App::build(config).await?);
+    let listener = TcpListener::bind(app.config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", app.config.server.listen))?;
+    let running = start(app, listener).await?;
+    running.wait_for_signals().await
+}
+
+/// A started gateway: its address and the task serving it.
+pub struct Running {
+    pub app: Arc<App>,
+    pub addr: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts serving `app` on `listener` (TLS per config), with reload on policy-folder changes.
+pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Running> {
+    let server = &app.config.server;
+    let tls = match &server.tls {
+        Some(files) => {
+            let config = crate::tls::server_config(&files.cert, &files.key, server.client_ca.as_deref())?;
+            Some(TlsAcceptor::from(Arc::new(config)))
+        }
+        None => {
+            tracing::warn!(
+                "no tls_cert/tls_key configured: serving plain HTTP; use TLS for anything but loopback tests"
+            );
+            None
+        }
+    };
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tracing::info!(
+        %addr,
+        tls = tls.is_some(),
+        policies = app.policies.load().len(),
+        "cpgate listening"
+    );
+    watch_policies(app.clone());
+    let task = tokio::spawn(crate::server::serve(app.clone(), listener, tls, async {
+        let _ = rx.await;
+    }));
+    Ok(Running {
+        app,
+        addr,
+        shutdown: tx,
+        task,
+    })
+}
+
+impl Running {
+    /// Serves until SIGTERM/SIGINT, reloading policies on SIGHUP.
+    pub async fn wait_for_signals(self) -> anyhow::Result<()> {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => reload(&self.app, "SIGHUP").await,
+            }
+        }
+        self.stop().await
+    }
+
+    /// Stops accepting, drains, and waits for the listener task.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await.context("server task failed")??;
+        Ok(())
+    }
+}
+
+async fn reload(app: &App, trigger: &str) {
+    match app.reload_policies().await {
+        Ok(n) => tracing::info!(trigger, policies = n, "policies reloaded"),
+        Err(e) => tracing::error!(trigger, errors = %e, "policy reload failed; the previous policies stay in force"),
+    }
+}
+
+/// Reloads when the policy folder changes (debounced), from a notify watcher.
+fn watch_policies(app: Arc<App>) {
+    use notify::Watcher as _;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let handler = move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = tx.try_send(());
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(w) => w,
+        Err(e) => return tracing::warn!(error = %e, "cannot watch the policy folder; reload with SIGHUP"),
+    };
+    if let Err(e) = watcher.watch(&app.config.policies_dir, notify::RecursiveMode::NonRecursive) {
+        return tracing::warn!(error = %e, "cannot watch the policy folder; reload with SIGHUP");
+    }
+    tokio::spawn(async move {
+        let _watcher = watcher;
+        while rx.recv().await.is_some() {
+            // Let an editor or `cp` finish writing before reading the folder.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            while rx.try_recv().is_ok() {}
+            reload(&app, "policy folder changed").await;
+        }
+    });
+}
+
+/// Core dumps could contain the master token: disable them.
+pub fn harden_process() {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "could not disable core dumps (PR_SET_DUMPABLE)");
+    }
+    if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0) {
+        tracing::warn!(error = %e, "could not set RLIMIT_CORE to 0");
+    }
+}
+
+/// `cpgate emulate`: the emulated cPanel until Ctrl-C / SIGTERM.
+pub async fn emulate(listen: SocketAddr, user: String, token: Secret) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    println!("cpanel emulator listening on http://{}", listener.local_addr()?);
+    let mut term = signal(SignalKind::terminate())?;
+    crate::emulate::serve(listener, user, token, async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    })
+    .await?;
+    Ok(())
+}

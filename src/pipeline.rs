@@ -1,0 +1,271 @@
+//! The request path, as plain async steps in one direction (see the crate docs):
+//! admit -> authenticate -> read body -> classify -> authorize -> rate_limit -> audit -> forward
+//! -> respond.
+//!
+//! Never: forward anything not rebuilt from the authorized call, forward before the `request`
+//! record reached the kernel, let an error escape as anything but a cPanel-shaped response.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use time::OffsetDateTime;
+
+use crate::admit::{admit, HeadLimits};
+use crate::app::App;
+use crate::audit::{Event, Record};
+use crate::body::Body;
+use crate::call::{CpanelCall, Method};
+use crate::classify::{classify, ClassifyError, RawRequest};
+use crate::error::{refusal, ProxyError, Shape};
+use crate::policy::{Decision, DecisionRequest, Policy};
+use crate::principal::Principal;
+use crate::respond::relay;
+use crate::token::parse_authorization;
+
+/// What is known about a request so far, for its audit records, logs and refusal shape.
+#[derive(Default)]
+pub struct Ctx {
+    pub request_id: String,
+    pub client_ip: Option<IpAddr>,
+    pub method: Option<Method>,
+    pub api2_path: bool,
+    pub principal: Option<Principal>,
+    pub call: Option<CpanelCall>,
+    pub rule: Option<String>,
+}
+
+impl Ctx {
+    /// A record of `event` carrying everything known about the request.
+    pub fn record(&self, event: Event) -> Record {
+        Record {
+            event: Some(event),
+            request_id: Some(self.request_id.clone()),
+            developer: self.principal.as_ref().map(|p| p.developer.to_string()),
+            jti: self.principal.as_ref().map(|p| p.jti.clone()),
+            client_ip: self.client_ip,
+            method: self.method,
+            api: self.call.as_ref().map(|c| c.api),
+            call: self.call.clone(),
+            rule: self.rule.clone(),
+            ..Record::default()
+        }
+    }
+
+    fn shape(&self) -> Shape<'_> {
+        if !self.api2_path {
+            return Shape::Uapi;
+        }
+        match &self.call {
+            Some(c) => Shape::Api2 {
+                module: &c.module,
+                func: &c.function,
+            },
+            None => Shape::Api2 { module: "", func: "" },
+        }
+    }
+}
+
+/// Handles one request end to end; never fails (errors become responses).
+pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let started = Instant::now();
+    let mut ctx = Ctx {
+        request_id: uuid::Uuid::new_v4().simple().to_string(),
+        client_ip: Some(peer.ip().to_canonical()),
+        api2_path: req.uri().path() == "/json-api/cpanel",
+        ..Ctx::default()
+    };
+    let mut response = match run(&app, req, &mut ctx, started).await {
+        Ok(response) => response,
+        Err(err) => refuse(&app, &ctx, &err).await,
+    };
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+async fn run(app: &App, req: Request<Incoming>, ctx: &mut Ctx, started: Instant) -> Result<Response<Body>, ProxyError> {
+    let (parts, body) = req.into_parts();
+    let server = &app.config.server;
+    let limits = HeadLimits {
+        max_headers: server.max_headers,
+        max_header_bytes: server.max_header_bytes,
+        max_body: server.max_body,
+        own_authority: own_authority(server.public_base_url.as_deref()),
+    };
+    let head = admit(&parts.method, &parts.uri, parts.version, &parts.headers, &limits)?;
+    ctx.method = Some(head.method);
+
+    let (principal, policy) = authenticate(app, &parts.headers, now_unix())?;
+    ctx.principal = Some(principal);
+
+    let body = read_body(body, server.max_body, server.body_timeout).await?;
+    let content_type = parts.headers.get(CONTENT_TYPE).map(|v| v.to_str()).transpose();
+    let content_type = content_type.map_err(|_| ProxyError::BadRequest("Content-Type is not ASCII".into()))?;
+    let raw = RawRequest {
+        method: head.method,
+        path: head.path,
+        query: head.query,
+        content_type,
+        body: &body,
+    };
+    let call = classify(&raw).map_err(|e| match e {
+        ClassifyError::BadRequest(why) => ProxyError::BadRequest(why),
+        ClassifyError::NotAnApiCall(why) => ProxyError::NotAnApiCall(why),
+    })?;
+    ctx.call = Some(call);
+    let (Some(principal), Some(call)) = (ctx.principal.as_ref(), ctx.call.as_ref()) else {
+        return Err(ProxyError::BadRequest("internal: request context lost".into()));
+    };
+
+    let decision = policy.decide(&DecisionRequest {
+        call,
+        method: head.method,
+        client_ip: ctx.client_ip.unwrap_or(peer_unknown()),
+        scope: principal.scope.as_deref(),
+        now: OffsetDateTime::now_utc(),
+    });
+    match decision {
+        Decision::Allow { rule } => ctx.rule = Some(rule.to_string()),
+        Decision::Deny { rule, why } => {
+            ctx.rule = rule.map(|r| r.to_string());
+            return Err(ProxyError::Forbidden(why));
+        }
+    }
+
+    app.limiter
+        .check(&principal.developer, app.limit_for(&policy))
+        .map_err(|retry_after| ProxyError::RateLimited { retry_after })?;
+
+    let upstream = app
+        .upstreams
+        .get(&policy.account)
+        .ok_or_else(|| ProxyError::UpstreamError(format!("no upstream named {:?}", policy.account)))?;
+    let rebuilt = crate::rebuild::rebuild(call, head.method, upstream.user());
+
+    let mut request_record = ctx.record(Event::Request);
+    request_record.decision = Some("allow");
+    if let Err(e) = app.audit.append(request_record).await {
+        tracing::error!(request_id = %ctx.request_id, error = %e, "audit write failed; call refused");
+        return Err(ProxyError::AuditUnavailable);
+    }
+
+    let forwarded_for = ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let idempotent = head.method == Method::Get && is_read_call(call);
+    let response = upstream
+        .forward(&rebuilt, head.method, &parts.headers, &forwarded_for, idempotent)
+        .await;
+    relay(app, ctx, upstream, response, started).await
+}
+
+/// Step 2: the credential -> a principal with a known, usable policy.
+fn authenticate(app: &App, headers: &http::HeaderMap, now: u64) -> Result<(Principal, Arc<Policy>), ProxyError> {
+    let unauth = |why: String| ProxyError::Unauthenticated(why);
+    let value = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| unauth("no Authorization header".into()))?;
+    let credential = parse_authorization(value.as_bytes()).map_err(|e| unauth(e.to_string()))?;
+    let principal = app
+        .verifier
+        .verify(&credential.token, now)
+        .map_err(|e| unauth(e.to_string()))?;
+    if let Some(claimed) = &credential.developer {
+        if claimed.as_ref() != principal.developer.as_str() {
+            return Err(unauth("the user name does not match the token's subject".into()));
+        }
+    }
+    let policy = app
+        .policies
+        .load()
+        .get(principal.developer.as_str())
+        .cloned()
+        .ok_or_else(|| unauth(format!("no policy for developer {}", principal.developer)))?;
+    if let Some(max) = policy.max_token_ttl {
+        if principal.expires_at.saturating_sub(principal.issued_at) > max.as_secs() {
+            return Err(unauth("token lifetime exceeds the developer's max_token_ttl".into()));
+        }
+    }
+    Ok((principal, policy))
+}
+
+/// Reads the whole body within `max` bytes and `timeout`.
+async fn read_body(body: Incoming, max: usize, timeout: std::time::Duration) -> Result<Bytes, ProxyError> {
+    match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
+        Err(_) => Err(ProxyError::RequestTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(ProxyError::TooLarge),
+        Ok(Err(_)) => Err(ProxyError::BadRequest("the request body could not be read".into())),
+    }
+}
+
+/// Writes the `denied` record (400-429) and builds the refusal.
+async fn refuse(app: &App, ctx: &Ctx, err: &ProxyError) -> Response<Body> {
+    let status = err.status().as_u16();
+    tracing::info!(
+        request_id = %ctx.request_id,
+        developer = ctx.principal.as_ref().map(|p| p.developer.as_str()).unwrap_or("-"),
+        call = %ctx.call.as_ref().map(ToString::to_string).unwrap_or_else(|| "-".into()),
+        code = err.code(),
+        status,
+        reason = %err.detail(),
+        "request refused"
+    );
+    if (400..=429).contains(&status) {
+        let mut record = ctx.record(Event::Denied);
+        record.decision = Some("deny");
+        record.code = Some(err.code());
+        record.status = Some(status);
+        record.reason = Some(err.detail());
+        if let Err(e) = app.audit.append(record).await {
+            tracing::error!(request_id = %ctx.request_id, error = %e, "could not write the denied record");
+        }
+    }
+    refusal(err, ctx.shape(), &ctx.request_id)
+}
+
+/// Refuses with `err` after the `request` record was written: records a `response` with the code.
+pub async fn upstream_failure(app: &App, ctx: &Ctx, err: ProxyError, started: Instant) -> Response<Body> {
+    tracing::warn!(request_id = %ctx.request_id, code = err.code(), reason = %err.detail(), "upstream failure");
+    let mut record = ctx.record(Event::Response);
+    record.status = Some(err.status().as_u16());
+    record.code = Some(err.code());
+    record.reason = Some(err.detail());
+    record.duration_us = Some(started.elapsed().as_micros() as u64);
+    if let Err(e) = app.audit.append(record).await {
+        tracing::error!(request_id = %ctx.request_id, error = %e, "could not write the response record");
+    }
+    refusal(&err, ctx.shape(), &ctx.request_id)
+}
+
+/// Reads that are safe to retry on a connection failure.
+fn is_read_call(call: &CpanelCall) -> bool {
+    const READ_PREFIXES: &[&str] = &[
+        "list",
+        "get",
+        "fetch",
+        "show",
+        "domains_data",
+        "single_domain_data",
+        "count",
+    ];
+    !call.is_batch() && READ_PREFIXES.iter().any(|p| call.function.starts_with(p))
+}
+
+fn own_authority(public_base_url: Option<&str>) -> Option<&str> {
+    let rest = public_base_url?.split_once("://")?.1;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
+fn peer_unknown() -> IpAddr {
+    IpAddr::from([0, 0, 0, 0])
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
