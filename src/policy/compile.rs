@@ -89,10 +89,14 @@ pub(crate) struct DenyRule {
     pub(crate) methods: Methods,
 }
 
+/// module -> function -> indices of the rules naming `module::function` exactly. Nested so
+/// that a lookup borrows the call's `&str`s instead of building a key.
+type ByName = HashMap<Box<str>, HashMap<Box<str>, Vec<u32>>>;
+
 /// Exact names -> rule indices, per api, plus the rules that have wildcard patterns.
 #[derive(Debug, Default)]
 pub(crate) struct CallIndex {
-    exact: [HashMap<Box<str>, HashMap<Box<str>, Vec<u32>>>; 2],
+    exact: [ByName; 2],
     wildcard: [Vec<u32>; 2],
 }
 

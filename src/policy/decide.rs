@@ -54,10 +54,9 @@ fn decide_call(policy: &Policy, req: &DecisionRequest<'_>, call: &CpanelCall, de
         }
     }
     if let Some(index) = matching_deny(policy, req, call) {
-        return deny(
-            Some(policy.rule_ref(RuleKind::Deny, index)),
-            format!("{call} is denied by a deny rule"),
-        );
+        let rule = policy.rule_ref(RuleKind::Deny, index);
+        let why = format!("{call} is denied by {rule}");
+        return deny(Some(rule), why);
     }
     let Some(index) = matching_allow(policy, req, call) else {
         return deny(None, explain_no_allow(policy, req, call));

@@ -176,7 +176,10 @@ pub(super) fn parse_policy(
             return Err(cx.errors);
         }
     };
-    match cx.policy(raw, opts, file_name, developer) {
+    let policy = cx.policy(raw, opts, file_name, developer);
+    cx.errors.sort_by_key(|e| e.line);
+    cx.warnings.sort_by_key(|w| w.line);
+    match policy {
         Some(policy) if cx.errors.is_empty() => Ok((policy, cx.warnings)),
         _ => Err(cx.errors),
     }
