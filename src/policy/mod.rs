@@ -81,8 +81,8 @@ pub struct RateLimit {
 }
 
 /// One developer's compiled policy. Built only by the loader ([`PolicySet::load_dir`],
-/// [`Policy::from_toml`]), so holding one means it was valid.
-#[derive(Debug)]
+/// [`Policy::from_toml`]), so holding one means it was valid. `Debug` leaves out the
+/// `client_secret_hash` (an offline-crackable verifier) and the compiled rules.
 pub struct Policy {
     pub developer: DeveloperId,
     /// File name (`alice.toml`), used to name rules.
@@ -104,6 +104,28 @@ pub struct Policy {
     /// `[rate_limit]`, or `None` for the config defaults.
     pub rate_limit: Option<RateLimit>,
     rules: compile::Rules,
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("developer", &self.developer)
+            .field("file_name", &self.file_name)
+            .field("description", &self.description)
+            .field("enabled", &self.enabled)
+            .field("expires", &self.expires)
+            .field("source_ips", &self.source_ips)
+            .field(
+                "client_secret_hash",
+                &self.client_secret_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .field("max_token_ttl", &self.max_token_ttl)
+            .field("account", &self.account)
+            .field("rate_limit", &self.rate_limit)
+            .field("allow_rules", &self.rules.allow.len())
+            .field("deny_rules", &self.rules.deny.len())
+            .finish()
+    }
 }
 
 /// The inputs of one decision.

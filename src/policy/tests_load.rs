@@ -198,6 +198,7 @@ fn valid_policy_fields_are_compiled() {
     let nets: Vec<String> = p.source_ips.iter().flatten().map(ToString::to_string).collect();
     assert_eq!(nets, ["203.0.113.0/24", "2001:db8::1/128"]);
     assert!(p.client_secret_hash.is_some());
+    assert!(!format!("{p:?}").contains("argon2id"), "Debug must not show the hash");
     assert_eq!(p.max_token_ttl, Some(Duration::from_secs(900)));
     assert_eq!(p.account, "shop");
     let rl = p.rate_limit.unwrap();
