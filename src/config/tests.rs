@@ -1,1 +1,101 @@
+use super::*;
 
+const MINIMAL: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+
+[upstream]
+url = "https://cpanel.example.com:2083"
+user = "acct"
+token_env = "CPGATE_TEST_TOKEN"
+
+[tokens]
+algorithm = "EdDSA"
+key_file = "keys/signing.pem"
+key_id = "k1"
+"#;
+
+fn env(name: &str) -> Option<String> {
+    (name == "CPGATE_TEST_TOKEN").then(|| "CANARYSECRET0123456789ABCDEFGHIJ".to_owned())
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/cpgate/cpgate.toml"), text, &env)
+}
+
+fn error_of(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.server.admin_listen.to_string(), "127.0.0.1:9483");
+    assert_eq!(c.server.max_body, 1 << 20);
+    assert!(c.server.tls.is_none());
+    assert_eq!(c.tokens.issuer, "cpgate");
+    assert_eq!(c.tokens.audience, "cpanel");
+    assert_eq!(c.tokens.default_ttl, Duration::from_secs(900));
+    assert_eq!(c.tokens.max_ttl, Duration::from_secs(3600));
+    assert_eq!(c.tokens.leeway, Duration::from_secs(30));
+    assert_eq!(c.tokens.key_file, Path::new("/etc/cpgate/keys/signing.pem"));
+    assert_eq!(c.tokens.revocations, Path::new("/etc/cpgate/audit/revocations.jsonl"));
+    assert_eq!(c.policies_dir, Path::new("/etc/cpgate/policies"));
+    assert_eq!(c.audit.fsync, FsyncMode::Batch);
+    assert_eq!(c.rate_limit.store, StoreKind::Memory);
+    assert_eq!(c.rate_limit.default_per_minute.get(), 60);
+    assert_eq!(c.upstreams["default"].token.expose(), "CANARYSECRET0123456789ABCDEFGHIJ");
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_file_and_line() {
+    let text = MINIMAL.replace("key_id = \"k1\"", "key_id = \"k1\"\nkey_idd = \"x\"");
+    let e = error_of(&text);
+    assert!(e.starts_with("/etc/cpgate/cpgate.toml:14:"), "{e}");
+    assert!(e.contains("key_idd"), "{e}");
+}
+
+#[test]
+fn inline_master_token_is_refused_without_echoing_it() {
+    let text = MINIMAL.replace("token_env = \"CPGATE_TEST_TOKEN\"", "token = \"INLINESECRET123\"");
+    let e = error_of(&text);
+    assert!(e.contains(":8:") && e.contains("never accepted inline"), "{e}");
+    assert!(!e.contains("INLINESECRET123"));
+}
+
+#[test]
+fn bad_values_name_their_line() {
+    let cases = [
+        ("listen = \"127.0.0.1:0\"", "listen = \"nowhere\"", 3, "listen"),
+        ("algorithm = \"EdDSA\"", "algorithm = \"none\"", 11, "algorithm"),
+        ("url = \"https://cpanel.example.com:2083\"", "url = \"ftp://x\"", 6, "url"),
+        ("key_id = \"k1\"", "key_id = \"k1\"\nmax_ttl = \"soon\"", 14, "max_ttl"),
+    ];
+    for (from, to, line, needle) in cases {
+        let e = error_of(&MINIMAL.replace(from, to));
+        assert!(e.contains(&format!(":{line}: ")) && e.contains(needle), "{e}");
+    }
+}
+
+#[test]
+fn missing_token_env_variable_is_a_clear_error() {
+    let text = MINIMAL.replace("CPGATE_TEST_TOKEN", "CPGATE_NOT_SET");
+    let e = error_of(&text);
+    assert!(e.contains("CPGATE_NOT_SET is not set"), "{e}");
+}
+
+#[test]
+fn debug_output_never_contains_the_master_token() {
+    let c = parse(MINIMAL).unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("CANARYSECRET"), "{debug}");
+}
+
+#[test]
+fn sizes_and_durations_parse() {
+    assert_eq!(parse_size("64KiB").unwrap(), 64 * 1024);
+    assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
+    assert!(parse_size("lots").is_err());
+    assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+    assert!(parse_duration("15 parsecs").is_err());
+}
