@@ -37,6 +37,7 @@ pub mod principal;
 pub mod ratelimit;
 pub mod rebuild;
 pub mod respond;
+pub mod sandbox;
 pub mod secret;
 pub mod server;
 pub mod tls;

@@ -44,7 +44,10 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.audit.fsync, FsyncMode::Batch);
     assert_eq!(c.rate_limit.store, StoreKind::Memory);
     assert_eq!(c.rate_limit.default_per_minute.get(), 60);
-    assert_eq!(c.upstreams["default"].token.expose(), "CANARYSECRET0123456789ABCDEFGHIJ");
+    assert_eq!(
+        c.upstreams["default"].token.expose(),
+        "CANARYSECRET0123456789ABCDEFGHIJ"
+    );
 }
 
 #[test]
@@ -68,7 +71,12 @@ fn bad_values_name_their_line() {
     let cases = [
         ("listen = \"127.0.0.1:0\"", "listen = \"nowhere\"", 3, "listen"),
         ("algorithm = \"EdDSA\"", "algorithm = \"none\"", 11, "algorithm"),
-        ("url = \"https://cpanel.example.com:2083\"", "url = \"ftp://x\"", 6, "url"),
+        (
+            "url = \"https://cpanel.example.com:2083\"",
+            "url = \"ftp://x\"",
+            6,
+            "url",
+        ),
         ("key_id = \"k1\"", "key_id = \"k1\"\nmax_ttl = \"soon\"", 14, "max_ttl"),
     ];
     for (from, to, line, needle) in cases {
