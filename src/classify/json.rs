@@ -225,6 +225,15 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_refused_without_recursing() {
+        let deep = format!("{}{}", r#"["A","b",{},"#, "[".repeat(100_000));
+        assert!(parse_command(&deep).is_err());
+        let deep = format!("{}{}", r#"{"a":"#, "[".repeat(100_000));
+        assert!(parse_object(deep.as_bytes(), "body").is_err());
+        assert!(parse_object("[".repeat(100_000).as_bytes(), "body").is_err());
+    }
+
+    #[test]
     fn errors_never_echo_huge_input() {
         let huge = format!("\"{}\"", "x".repeat(10_000));
         let Err(ClassifyError::BadRequest(msg)) = parse_object(huge.as_bytes(), "body") else {

@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use memchr::memmem;
 
-use crate::call::UploadFile;
+use crate::call::{family_name, UploadFile};
 
 use super::params::{check_pair, too_many, Pair, MAX_PARAMS};
 use super::{bad, ClassifyError};
@@ -72,9 +72,15 @@ pub(super) fn check_field_names(query: &[Pair], parts: &Parts) -> Result<(), Cla
     if names.len() != count {
         return Err(bad("duplicate multipart part name"));
     }
-    let clash = parts.files.iter().any(|f| query.iter().any(|(k, _)| *k == f.field));
+    // A file part named like a parameter, or like a name a repeated parameter generates
+    // (`f` twice -> `f-0`), would meet it in cPanel's merged view.
+    let keys: Vec<&str> = query.iter().chain(&parts.fields).map(|(k, _)| k.as_str()).collect();
+    let file_clash = parts
+        .files
+        .iter()
+        .any(|f| keys.iter().any(|&k| k == f.field || k == family_name(&f.field)));
     let text_clash = query.iter().any(|(k, _)| parts.fields.iter().any(|(f, _)| f == k));
-    if clash || text_clash {
+    if file_clash || text_clash {
         return Err(bad("a multipart part name repeats a query parameter"));
     }
     if !query.iter().all(|(k, _)| is_part_name(k)) {

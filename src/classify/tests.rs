@@ -267,6 +267,10 @@ fn bodies_follow_section_3() {
         ("POST", "/execute/Fileman/upload_files", Some("multipart/form-data; boundary=x"), "--x\r\nContent-Disposition: form-data; name=\"file-1\"; filename=\"a/b\"\r\n\r\nhi\r\n--x--\r\n", Bad),
         ("POST", "/execute/Fileman/upload_files", Some("multipart/form-data; boundary=x"), "--x\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\n1\r\n--x\r\nContent-Disposition: form-data; name=\"f\"; filename=\"b\"\r\n\r\n2\r\n--x--\r\n", Bad),
         ("POST", "/execute/Fileman/upload_files", Some("multipart/form-data; boundary=x"), "", Bad),
+        ("POST", "/execute/Fileman/upload_files?f=1&f=2", Some("multipart/form-data; boundary=x"), "--x\r\nContent-Disposition: form-data; name=\"f-0\"; filename=\"a\"\r\n\r\n1\r\n--x--\r\n", Bad),
+        ("POST", "/execute/Fileman/upload_files?g=1&g=2", Some("multipart/form-data; boundary=x"), "--x\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\n1\r\n--x\r\nContent-Disposition: form-data; name=\"g-0\"; filename=\"b\"\r\n\r\n1\r\n--x--\r\n", Bad),
+        ("POST", "/execute/Fileman/upload_files?file-1=x", Some("multipart/form-data; boundary=x"), "--x\r\nContent-Disposition: form-data; name=\"file-1\"; filename=\"a\"\r\n\r\n1\r\n--x--\r\n", Bad),
+        ("POST", "/execute/Fileman/upload_files?a%20b=1", Some("multipart/form-data; boundary=x"), "--x\r\nContent-Disposition: form-data; name=\"file-1\"; filename=\"a\"\r\n\r\n1\r\n--x--\r\n", Bad),
     ]);
 }
 

@@ -1,3 +1,5 @@
+//! Rebuild cases: canonical paths, query vs form body, API 2 selector order, batch JSON, multipart framing.
+
 use super::*;
 use crate::call::{Params, UploadFile};
 
