@@ -39,13 +39,14 @@ pub(crate) const BATCH_SYNC_DELAY: Duration = Duration::from_millis(10);
 
 /// What the writer needs from a file; a trait so tests can inject write and sync failures.
 pub(crate) trait Storage: Send {
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Appends all of `buf` (one `write(2)` unless the kernel takes less).
+    fn append_all(&mut self, buf: &[u8]) -> io::Result<()>;
     fn sync_data(&mut self) -> io::Result<()>;
     fn set_len(&mut self, len: u64) -> io::Result<()>;
 }
 
 impl Storage for File {
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+    fn append_all(&mut self, buf: &[u8]) -> io::Result<()> {
         Write::write_all(self, buf)
     }
 
@@ -222,15 +223,17 @@ impl Writer {
                     "audit write failed; records refused");
             }
         }
-        for ack in self.pending.drain(..) {
-            // A caller that went away still had its record written (or refused); nothing to do.
-            let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-        }
         self.buf.clear();
+        // Rotating before the acknowledgement keeps "append returned" = "the files are settled".
+        // A failed rotation loses nothing: the records are written, the current file grows on.
         if result.is_ok() && self.options.max_file_size > 0 && self.len >= self.options.max_file_size {
             if let Err(e) = self.rotate() {
                 tracing::error!(path = %self.path.display(), error = %e, "audit rotation failed");
             }
+        }
+        for ack in self.pending.drain(..) {
+            // A caller that went away still had its record written (or refused); nothing to do.
+            let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
         }
     }
 
@@ -242,7 +245,7 @@ impl Writer {
             .as_mut()
             .ok_or_else(|| io::Error::other("no audit file open"))?;
         let written = storage
-            .write_all(&self.buf)
+            .append_all(&self.buf)
             .and_then(|()| if sync { storage.sync_data() } else { Ok(()) });
         if let Err(e) = written {
             if let Err(cut) = storage.set_len(self.len) {
