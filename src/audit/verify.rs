@@ -177,6 +177,10 @@ fn check(expected: Head, seq: u64, prev: [u8; 32], last: Option<&Previous>) -> R
                 ),
                 at.clone(),
             ),
+            None if expected == Head::genesis() => Located::Here(format!(
+                "the first record must have prev 64 zeros, found {}",
+                hex::encode(prev)
+            )),
             None => Located::Here(format!(
                 "prev {} does not match the anchor {}",
                 hex::encode(prev),
@@ -194,6 +198,11 @@ fn check(expected: Head, seq: u64, prev: [u8; 32], last: Option<&Previous>) -> R
                 at.clone(),
             ));
         }
+    }
+    if last.is_none() && expected == Head::genesis() {
+        return Err(Located::Here(format!(
+            "the chain starts at seq {seq}, not 1: the oldest file is missing or its first records were removed"
+        )));
     }
     let what = if seq > want {
         "records removed or reordered"

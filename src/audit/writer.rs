@@ -290,6 +290,15 @@ impl Writer {
         Ok(())
     }
 
+    /// Syncs the old file before it is let go, when `batch` left writes unsynced (`always`
+    /// synced them already, `never` does not sync). A failure arms the sync-before-ack path.
+    fn sync_pending(&mut self) -> io::Result<()> {
+        if self.unsynced_since.is_none() {
+            return Ok(());
+        }
+        self.sync_now().inspect_err(|_| self.sync_before_ack = true)
+    }
+
     /// The `batch` timer's sync. Its records were acknowledged already, so a failure is logged
     /// and makes the next group sync before it is acknowledged (and fail if the disk still does).
     fn background_sync(&mut self) {
@@ -312,9 +321,7 @@ impl Writer {
 
     /// Opens the path afresh (logrotate renamed the old file); the chain continues.
     fn reopen(&mut self) -> io::Result<()> {
-        if self.options.fsync != FsyncMode::Never {
-            self.sync_now()?;
-        }
+        self.sync_pending()?;
         let file = open_append(&self.path)?;
         let tail = recover::scan(&file)?;
         if tail.torn > 0 || (tail.len > 0 && tail.last != Some(self.head)) {
@@ -329,9 +336,7 @@ impl Writer {
 
     /// `audit.jsonl` -> `audit.jsonl.1`, shifting older files up; a fresh file continues the chain.
     fn rotate(&mut self) -> io::Result<()> {
-        if self.options.fsync != FsyncMode::Never {
-            self.sync_now()?;
-        }
+        self.sync_pending()?;
         shift(&self.path)?;
         self.storage = None;
         self.unsynced_since = None;
