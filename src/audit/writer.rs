@@ -190,7 +190,7 @@ impl Writer {
     /// Encodes `record` after the staged ones.
     fn stage(&mut self, record: &Record, ack: Ack) {
         let start = self.buf.len();
-        let seq = self.staged.seq + 1;
+        let seq = self.staged.seq.wrapping_add(1);
         let stamp = Stamp {
             ts: OffsetDateTime::now_utc(),
             seq,
