@@ -1,0 +1,388 @@
+//! The writer thread: group commit, syncing, failure rollback and rotation.
+//!
+//! Owns: the open audit file, the chain head, and the only code that writes to the file.
+//! Never: acknowledges a record whose bytes did not all reach the kernel (and the disk, with
+//! `fsync = "always"`); advances `seq`/`prev` past a record that is not in the file; leaves a
+//! partial group in the file (it truncates back to the last good length, and refuses further
+//! writes until that truncation succeeded).
+//! Invariants: records are stamped (`ts`, `seq`, `prev`) in the order they are written; `len` is
+//! the length of the file's good prefix, which always ends with a complete record line; the
+//! published head is the last record in that prefix.
+//!
+//! One group = every `Append` pending when the writer wakes (bounded by [`MAX_GROUP_RECORDS`] and
+//! [`MAX_GROUP_BYTES`]), encoded into one buffer and written with one `write_all`. Each caller
+//! waits only on its own oneshot.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+
+use super::chain::{line_hash, Head};
+use super::record::{encode, Stamp};
+use super::{recover, AuditOptions, FsyncMode, Record};
+
+/// Most records written by one `write(2)`.
+pub(crate) const MAX_GROUP_RECORDS: usize = 1024;
+/// A group stops taking records once its buffer is this large.
+pub(crate) const MAX_GROUP_BYTES: usize = 8 << 20;
+/// `fsync = "batch"`: the longest a written record waits for its `fdatasync`.
+pub(crate) const BATCH_SYNC_DELAY: Duration = Duration::from_millis(10);
+
+/// What the writer needs from a file; a trait so tests can inject write and sync failures.
+pub(crate) trait Storage: Send {
+    /// Appends all of `buf` (one `write(2)` unless the kernel takes less).
+    fn append_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    fn sync_data(&mut self) -> io::Result<()>;
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+}
+
+impl Storage for File {
+    fn append_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        Write::write_all(self, buf)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        File::set_len(self, len)
+    }
+}
+
+/// Wraps each file the writer opens (identity in production).
+pub(crate) type Wrap = Box<dyn Fn(File) -> Box<dyn Storage> + Send>;
+
+/// The answer to a caller: `Err` carries a message (the path is added by the handle).
+pub(crate) type Ack = oneshot::Sender<Result<(), String>>;
+
+/// A request to the writer thread.
+pub(crate) enum Command {
+    Append(Box<Record>, Ack),
+    /// `fdatasync` now (graceful shutdown in `batch`/`never` mode).
+    Sync(Ack),
+    /// Reopen the path (after an external rename by logrotate).
+    Reopen(Ack),
+}
+
+/// Counters shared with the handle.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub write_errors: AtomicU64,
+}
+
+pub(crate) struct Writer {
+    path: PathBuf,
+    options: AuditOptions,
+    wrap: Wrap,
+    storage: Option<Box<dyn Storage>>,
+    /// Length of the good prefix of the current file.
+    len: u64,
+    /// Last record in the file.
+    head: Head,
+    /// Head including the staged (not yet written) records.
+    staged: Head,
+    buf: Vec<u8>,
+    pending: Vec<Ack>,
+    shared: Arc<Mutex<Head>>,
+    stats: Arc<Stats>,
+    /// `batch`: when the oldest unsynced write happened.
+    unsynced_since: Option<Instant>,
+    /// A background sync failed: the next group syncs before acknowledging.
+    sync_before_ack: bool,
+    /// A failed write could not be cut back: the file must be truncated to `len` first.
+    needs_truncate: bool,
+}
+
+impl Writer {
+    /// A writer continuing the chain at `head`, appending to `file` whose good length is `len`.
+    pub(crate) fn new(path: PathBuf, options: AuditOptions, wrap: Wrap, file: File, len: u64, head: Head) -> Self {
+        let storage = Some(wrap(file));
+        Self {
+            path,
+            options,
+            wrap,
+            storage,
+            len,
+            head,
+            staged: head,
+            buf: Vec::with_capacity(64 << 10),
+            pending: Vec::new(),
+            shared: Arc::new(Mutex::new(head)),
+            stats: Arc::new(Stats::default()),
+            unsynced_since: None,
+            sync_before_ack: false,
+            needs_truncate: false,
+        }
+    }
+
+    pub(crate) fn shared_head(&self) -> Arc<Mutex<Head>> {
+        Arc::clone(&self.shared)
+    }
+
+    pub(crate) fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Writes one record and syncs, whatever the mode (the `recovered` record at open).
+    pub(crate) fn write_synced(&mut self, record: &Record) -> Result<(), String> {
+        let (ack, mut answer) = oneshot::channel();
+        self.stage(record, ack);
+        self.commit();
+        answer.try_recv().map_err(|e| e.to_string())??;
+        self.sync_now().map_err(|e| format!("fdatasync: {e}"))
+    }
+
+    /// The thread body: runs until every handle is dropped.
+    pub(crate) fn run(mut self, rx: Receiver<Command>) {
+        while let Some(mut command) = self.wait(&rx) {
+            loop {
+                match command {
+                    Command::Append(record, ack) => self.stage(&record, ack),
+                    other => {
+                        self.commit();
+                        self.control(other);
+                    }
+                }
+                if self.pending.len() >= MAX_GROUP_RECORDS || self.buf.len() >= MAX_GROUP_BYTES {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(next) => command = next,
+                    Err(_) => break,
+                }
+            }
+            self.commit();
+        }
+        if self.unsynced_since.is_some() {
+            self.background_sync();
+        }
+    }
+
+    /// Next command; in `batch` mode, runs the pending sync when its deadline passes first.
+    fn wait(&mut self, rx: &Receiver<Command>) -> Option<Command> {
+        loop {
+            let Some(since) = self.unsynced_since else {
+                return rx.recv().ok();
+            };
+            let left = (since + BATCH_SYNC_DELAY).saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.background_sync();
+                continue;
+            }
+            match rx.recv_timeout(left) {
+                Ok(command) => return Some(command),
+                Err(RecvTimeoutError::Timeout) => self.background_sync(),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Encodes `record` after the staged ones.
+    fn stage(&mut self, record: &Record, ack: Ack) {
+        let start = self.buf.len();
+        let seq = self.staged.seq.wrapping_add(1);
+        let stamp = Stamp {
+            ts: OffsetDateTime::now_utc(),
+            seq,
+            prev: &self.staged.hash,
+        };
+        encode(&mut self.buf, &stamp, record);
+        self.staged = Head {
+            seq,
+            hash: line_hash(&self.buf[start..]),
+        };
+        self.buf.push(b'\n');
+        self.pending.push(ack);
+    }
+
+    /// Writes the staged group and answers every caller in it.
+    fn commit(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let result = self.write_staged();
+        match &result {
+            Ok(()) => {
+                self.head = self.staged;
+                *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.head;
+            }
+            Err(e) => {
+                self.staged = self.head;
+                self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(path = %self.path.display(), records = self.pending.len(), error = %e,
+                    "audit write failed; records refused");
+            }
+        }
+        self.buf.clear();
+        // Rotating before the acknowledgement keeps "append returned" = "the files are settled".
+        // A failed rotation loses nothing: the records are written, the current file grows on.
+        if result.is_ok() && self.options.max_file_size > 0 && self.len >= self.options.max_file_size {
+            if let Err(e) = self.rotate() {
+                tracing::error!(path = %self.path.display(), error = %e, "audit rotation failed");
+            }
+        }
+        for ack in self.pending.drain(..) {
+            // A caller that went away still had its record written (or refused); nothing to do.
+            let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        }
+    }
+
+    fn write_staged(&mut self) -> io::Result<()> {
+        self.ready()?;
+        let sync = self.options.fsync == FsyncMode::Always || self.sync_before_ack;
+        let storage = self
+            .storage
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no audit file open"))?;
+        let written = storage
+            .append_all(&self.buf)
+            .and_then(|()| if sync { storage.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
+            if let Err(cut) = storage.set_len(self.len) {
+                tracing::error!(path = %self.path.display(), error = %cut, "audit log: cannot cut a failed write");
+                self.needs_truncate = true;
+            }
+            return Err(e);
+        }
+        self.len += self.buf.len() as u64;
+        if sync {
+            self.sync_before_ack = false;
+            self.unsynced_since = None;
+        } else if self.options.fsync == FsyncMode::Batch && self.unsynced_since.is_none() {
+            self.unsynced_since = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Makes sure a file is open and ends at `len`.
+    fn ready(&mut self) -> io::Result<()> {
+        if self.storage.is_none() {
+            let file = open_append(&self.path)?;
+            self.len = file.metadata()?.len();
+            self.storage = Some((self.wrap)(file));
+            self.needs_truncate = false;
+        }
+        if self.needs_truncate {
+            if let Some(storage) = self.storage.as_mut() {
+                storage.set_len(self.len)?;
+            }
+            self.needs_truncate = false;
+        }
+        Ok(())
+    }
+
+    fn sync_now(&mut self) -> io::Result<()> {
+        if let Some(storage) = self.storage.as_mut() {
+            storage.sync_data()?;
+        }
+        self.unsynced_since = None;
+        self.sync_before_ack = false;
+        Ok(())
+    }
+
+    /// Syncs the old file before it is let go, when `batch` left writes unsynced (`always`
+    /// synced them already, `never` does not sync). A failure arms the sync-before-ack path.
+    fn sync_pending(&mut self) -> io::Result<()> {
+        if self.unsynced_since.is_none() {
+            return Ok(());
+        }
+        self.sync_now().inspect_err(|_| self.sync_before_ack = true)
+    }
+
+    /// The `batch` timer's sync. Its records were acknowledged already, so a failure is logged
+    /// and makes the next group sync before it is acknowledged (and fail if the disk still does).
+    fn background_sync(&mut self) {
+        if let Err(e) = self.sync_now() {
+            self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(path = %self.path.display(), error = %e, "audit fdatasync failed");
+            self.sync_before_ack = true;
+            self.unsynced_since = None;
+        }
+    }
+
+    fn control(&mut self, command: Command) {
+        let (result, ack) = match command {
+            Command::Append(..) => return,
+            Command::Sync(ack) => (self.sync_now().map_err(|e| format!("fdatasync: {e}")), ack),
+            Command::Reopen(ack) => (self.reopen().map_err(|e| format!("reopen: {e}")), ack),
+        };
+        let _ = ack.send(result);
+    }
+
+    /// Opens the path afresh (logrotate renamed the old file); the chain continues.
+    fn reopen(&mut self) -> io::Result<()> {
+        self.sync_pending()?;
+        let file = open_append(&self.path)?;
+        let tail = recover::scan(&file)?;
+        if tail.torn > 0 || (tail.len > 0 && tail.last != Some(self.head)) {
+            tracing::warn!(path = %self.path.display(),
+                "reopened audit file does not end with the chain head; verify will report a break here");
+        }
+        self.len = file.metadata()?.len();
+        self.storage = Some((self.wrap)(file));
+        self.needs_truncate = false;
+        Ok(())
+    }
+
+    /// `audit.jsonl` -> `audit.jsonl.1`, shifting older files up; a fresh file continues the chain.
+    fn rotate(&mut self) -> io::Result<()> {
+        self.sync_pending()?;
+        shift(&self.path)?;
+        self.storage = None;
+        self.unsynced_since = None;
+        let file = open_append(&self.path)?;
+        self.len = file.metadata()?.len();
+        self.storage = Some((self.wrap)(file));
+        if self.options.fsync != FsyncMode::Never {
+            sync_parent(&self.path)?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens (creating, mode 0600) for appending and reading the tail.
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// `path` + `.n`
+pub(crate) fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// Renames `path.N` -> `path.N+1` (highest first), then `path` -> `path.1`.
+fn shift(path: &Path) -> io::Result<()> {
+    let mut top = 0;
+    while numbered(path, top + 1).exists() {
+        top += 1;
+    }
+    for n in (1..=top).rev() {
+        std::fs::rename(numbered(path, n), numbered(path, n + 1))?;
+    }
+    std::fs::rename(path, numbered(path, 1))
+}
+
+/// Makes renames and creations in the log's folder durable.
+fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => File::open(".")?.sync_all(),
+    }
+}
