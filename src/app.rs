@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::audit::{AuditLog, Event, Record};
+use crate::audit::{AuditLog, AuditOptions, Event, Record};
 use crate::config::Config;
 use crate::forward::Upstream;
 use crate::policy::{LoadOptions, PolicySet};
@@ -48,7 +48,11 @@ impl App {
         let keys = Arc::new(KeyRing::load(t.algorithm, &t.key_file, &t.key_id, &t.verify_keys)?);
         let verifier = Verifier::new(keys.clone(), token_rules(&config));
         let policies = load_policies(&config).map_err(StartError::Policies)?;
-        let audit = AuditLog::open(&config.audit.file, config.audit.fsync).await?;
+        let options = AuditOptions {
+            fsync: config.audit.fsync,
+            max_file_size: config.audit.max_file_size,
+        };
+        let audit = AuditLog::open_with(&config.audit.file, options).await?;
         let mut upstreams = HashMap::new();
         for (name, up) in &config.upstreams {
             upstreams.insert(name.clone(), Upstream::new(up)?);

@@ -1,6 +1,7 @@
 //! The command line: one subcommand per contract §1 command. Output meant for scripts goes to
 //! stdout, problems to stderr with a non-zero exit.
 
+mod audit;
 mod check;
 mod demo;
 mod keys;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run an emulated cPanel server (UAPI and API 2 with in-memory state) for demos and tests.
     #[command(
         after_help = "Example:\n  cpgate emulate --listen 127.0.0.1:2084 --user acctuser --token MASTERTOKEN123"
@@ -84,6 +88,16 @@ pub enum KeysCommand {
     Generate(keys::GenerateArgs),
 }
 
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Verify the hash chain of audit files (oldest first); exit 1 on any break.
+    #[command(after_help = "Example:\n  cpgate audit verify audit/audit.jsonl.1 audit/audit.jsonl")]
+    Verify(audit::VerifyArgs),
+    /// Print matching records as JSON lines (or a table with --table).
+    #[command(after_help = "Example:\n  cpgate audit query audit/audit.jsonl --developer alice --decision deny --since 1h --table")]
+    Query(audit::QueryArgs),
+}
+
 #[derive(Args, Debug)]
 pub struct EmulateArgs {
     /// Address to listen on.
@@ -106,6 +120,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Explain(args) => return check::explain(&args),
         Command::Token(TokenCommand::Issue(args)) => keys::issue(&args),
         Command::Keys(KeysCommand::Generate(args)) => keys::generate(&args),
+        Command::Audit(AuditCommand::Verify(args)) => return audit::verify_files(&args),
+        Command::Audit(AuditCommand::Query(args)) => audit::query_files(&args),
         Command::Emulate(args) => runtime().and_then(|rt| {
             rt.block_on(serve::emulate(
                 args.listen,

@@ -78,7 +78,12 @@ impl Running {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
-                _ = hup.recv() => reload(&self.app, "SIGHUP").await,
+                _ = hup.recv() => {
+                    reload(&self.app, "SIGHUP").await;
+                    if let Err(e) = self.app.audit.reopen().await {
+                        tracing::error!(error = %e, "could not reopen the audit log");
+                    }
+                }
             }
         }
         self.stop().await
@@ -88,6 +93,7 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         self.task.await.context("server task failed")??;
+        self.app.audit.sync().await?;
         Ok(())
     }
 }
