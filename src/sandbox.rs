@@ -27,6 +27,8 @@ pub struct SandboxSpec {
     pub tokens_extra: String,
     pub rate_limit: (u32, u32),
     pub fsync: &'static str,
+    /// `[upstream] timeout`.
+    pub upstream_timeout: &'static str,
 }
 
 impl SandboxSpec {
@@ -44,6 +46,7 @@ impl SandboxSpec {
             tokens_extra: String::new(),
             rate_limit: (600, 100),
             fsync: "batch",
+            upstream_timeout: "10s",
         }
     }
 }
@@ -100,7 +103,7 @@ url = "{upstream}"
 user = "{user}"
 token_file = "master.token"
 connect_timeout = "2s"
-timeout = "10s"
+timeout = "{upstream_timeout}"
 
 [tokens]
 algorithm = "{alg}"
@@ -126,6 +129,7 @@ default_burst = {burst}
         kid = key.kid,
         tokens_extra = spec.tokens_extra,
         fsync = spec.fsync,
+        upstream_timeout = spec.upstream_timeout,
         per_minute = spec.rate_limit.0,
         burst = spec.rate_limit.1,
     );

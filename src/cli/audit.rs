@@ -67,7 +67,11 @@ pub fn query_files(args: &QueryArgs) -> anyhow::Result<()> {
         since: time(&args.since)?,
         until: time(&args.until)?,
     };
-    let format = if args.table { OutputFormat::Table } else { OutputFormat::JsonLines };
+    let format = if args.table {
+        OutputFormat::Table
+    } else {
+        OutputFormat::JsonLines
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let stats = query(&args.files, &filter, format, &mut out)?;

@@ -5,7 +5,7 @@ mod audit;
 mod check;
 mod demo;
 mod keys;
-mod serve;
+pub mod serve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,7 +94,9 @@ pub enum AuditCommand {
     #[command(after_help = "Example:\n  cpgate audit verify audit/audit.jsonl.1 audit/audit.jsonl")]
     Verify(audit::VerifyArgs),
     /// Print matching records as JSON lines (or a table with --table).
-    #[command(after_help = "Example:\n  cpgate audit query audit/audit.jsonl --developer alice --decision deny --since 1h --table")]
+    #[command(
+        after_help = "Example:\n  cpgate audit query audit/audit.jsonl --developer alice --decision deny --since 1h --table"
+    )]
     Query(audit::QueryArgs),
 }
 

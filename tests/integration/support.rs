@@ -1,0 +1,320 @@
+//! Test fixtures: a recording mock cPanel, a gateway started in-process on port 0, a raw HTTP
+//! client, and a global log capture for the master-token canary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+use cpgate::app::{token_rules, App};
+use cpgate::cli::serve::{start, Running};
+use cpgate::config::Config;
+use cpgate::principal::DeveloperId;
+use cpgate::sandbox::{self, Sandbox, SandboxSpec};
+
+/// The master token every test gateway holds: recognisable, so the canary can look for it.
+pub const MASTER: &str = "CANARYMASTERTOKEN0123456789ABCDE";
+
+/// Policies of the test gateway.
+pub const POLICIES: &[(&str, &str)] = &[
+    (
+        "alice.toml",
+        r#"
+[[allow]]
+calls = ["Email::list_pops", "DomainInfo::list_domains"]
+
+[[allow]]
+calls = ["Email::add_pop"]
+methods = ["POST"]
+[allow.params]
+domain = ["example.com"]
+email = ["*"]
+
+[[allow]]
+api = "api2"
+calls = ["ZoneEdit::fetchzone_records"]
+
+[[deny]]
+calls = ["Email::delete_*"]
+"#,
+    ),
+    (
+        "limited.toml",
+        "[rate_limit]\nper_minute = 1\nburst = 2\n[[allow]]\ncalls = [\"Email::list_pops\"]\n",
+    ),
+    (
+        "disabled.toml",
+        "enabled = false\n[[allow]]\ncalls = [\"Email::list_pops\"]\n",
+    ),
+    (
+        "expired.toml",
+        "expires = 2020-01-01T00:00:00Z\n[[allow]]\ncalls = [\"Email::list_pops\"]\n",
+    ),
+    (
+        "office.toml",
+        "source_ips = [\"203.0.113.0/24\"]\n[[allow]]\ncalls = [\"Email::list_pops\"]\n",
+    ),
+];
+
+/// One request as the mock cPanel received it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub target: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The audit file's contents at the moment the request arrived.
+    pub audit_at_arrival: Option<String>,
+}
+
+/// What the mock answers.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Json(u16, String),
+    /// Never answers (for timeouts).
+    Hang,
+}
+
+/// A recording mock cPanel on 127.0.0.1:0.
+#[derive(Clone)]
+pub struct MockUpstream {
+    pub addr: SocketAddr,
+    pub requests: Arc<Mutex<Vec<Recorded>>>,
+    pub reply: Arc<Mutex<Reply>>,
+    pub audit_file: Arc<Mutex<Option<PathBuf>>>,
+}
+
+pub const UAPI_OK: &str =
+    r#"{"data":[{"email":"info@example.com"}],"errors":null,"messages":null,"metadata":{},"status":1,"warnings":null}"#;
+
+impl MockUpstream {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mock = MockUpstream {
+            addr: listener.local_addr().unwrap(),
+            requests: Arc::default(),
+            reply: Arc::new(Mutex::new(Reply::Json(200, UAPI_OK.into()))),
+            audit_file: Arc::default(),
+        };
+        let m = mock.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let m = m.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| m.clone().handle(req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        mock
+    }
+
+    async fn handle(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+        let (parts, body) = req.into_parts();
+        let audit_at_arrival = self
+            .audit_file
+            .lock()
+            .unwrap()
+            .clone()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default());
+        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        self.requests.lock().unwrap().push(Recorded {
+            method: parts.method.to_string(),
+            target: parts.uri.to_string(),
+            headers: parts.headers,
+            body,
+            audit_at_arrival,
+        });
+        let reply = self.reply.lock().unwrap().clone();
+        match reply {
+            Reply::Json(status, body) => Ok(Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .header("set-cookie", "cpsession=secret; path=/")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap()),
+            Reply::Hang => {
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+        }
+    }
+
+    pub fn set_reply(&self, reply: Reply) {
+        *self.reply.lock().unwrap() = reply;
+    }
+
+    pub fn received(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// A gateway in front of a mock cPanel, in-process, on an ephemeral loopback port.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub upstream: MockUpstream,
+    pub files: Sandbox,
+    running: Option<Running>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut SandboxSpec)) -> Self {
+        capture_logs();
+        let upstream = MockUpstream::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = SandboxSpec::new(format!("http://{}", upstream.addr), MASTER.into());
+        spec.policies = POLICIES.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+        tweak(&mut spec);
+        let files = sandbox::write(dir.path(), &spec).unwrap();
+        *upstream.audit_file.lock().unwrap() = Some(files.audit.clone());
+        let config = Config::load(&files.config).unwrap();
+        let app = Arc::new(App::build(config).await.unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = start(app.clone(), listener).await.unwrap();
+        Gateway {
+            addr: running.addr,
+            app,
+            upstream,
+            files,
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
+    /// A valid token for `developer` (which need not have a policy).
+    pub fn token(&self, developer: &str) -> String {
+        self.token_with(developer, None)
+    }
+
+    pub fn token_with(&self, developer: &str, scope: Option<&str>) -> String {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let rules = token_rules(&self.app.config);
+        let dev = DeveloperId::parse(developer).unwrap();
+        cpgate::token::issue(&self.app.keys, &rules, &dev, Duration::from_secs(600), scope, now)
+            .unwrap()
+            .token
+    }
+
+    pub fn bearer(&self, developer: &str) -> String {
+        format!("Bearer {}", self.token(developer))
+    }
+
+    /// Sends one request on a fresh connection with exactly these headers (plus Host unless
+    /// given) and body.
+    pub async fn send(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        send_to(self.addr, method, target, headers, body).await
+    }
+
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.files.audit)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.unwrap();
+        }
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    /// `metadata.cpgate.code` (UAPI) or `cpanelresult.cpgate.code` (API 2).
+    pub fn code(&self) -> String {
+        let v = self.json();
+        let code = v["metadata"]["cpgate"]["code"]
+            .as_str()
+            .or(v["cpanelresult"]["cpgate"]["code"].as_str());
+        code.unwrap_or("").to_owned()
+    }
+}
+
+pub async fn send_to(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = Request::builder().method(method).uri(target);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req = req.header("host", addr.to_string());
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// Every log line of the test binary, at the most verbose level, for the canary.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.get_or_init(Default::default).lock().unwrap()).into_owned()
+}
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let buf = LOGS.get_or_init(Default::default).clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || Capture(buf.clone()))
+            .with_ansi(false)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
