@@ -92,7 +92,7 @@ fn key_material(algorithm: Algorithm) -> Result<(Zeroizing<Vec<u8>>, Option<Stri
 
 /// Creates `path` exclusively with `mode` (never follows or replaces an existing file), writes
 /// `contents` and syncs it.
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
+pub(super) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -51,7 +51,7 @@ pub struct TokenRules {
 pub struct Verifier {
     keys: Arc<KeyRing>,
     rules: TokenRules,
-    validation: Validation,
+    pub(super) validation: Validation,
 }
 
 impl Verifier {
