@@ -9,6 +9,7 @@
 //! valid developer id and the token non-empty. The token itself is checked by the verifier.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use base64::Engine as _;
 
@@ -20,12 +21,22 @@ use crate::principal::{DeveloperId, Principal};
 pub const MAX_AUTHORIZATION_LEN: usize = "Basic ".len() + 4 * (64 + 1 + MAX_TOKEN_LEN).div_ceil(3);
 
 /// A credential as sent: the token and, for `cpanel DEV:JWT` and `Basic`, the claimed developer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` shows the developer, never the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credential<'a> {
     /// The developer named in `cpanel DEV:JWT` or `Basic`; always a valid developer id.
     pub developer: Option<Cow<'a, str>>,
     /// The access token, not yet verified.
     pub token: Cow<'a, str>,
+}
+
+impl fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("developer", &self.developer)
+            .field("token", &"[redacted]")
+            .finish()
+    }
 }
 
 /// Parses one `Authorization` header value (`Bearer`, `cpanel DEV:JWT`, `Basic`).

@@ -15,8 +15,8 @@ use super::verify::{parse_scope, TokenRules};
 use super::{IssueError, MAX_TOKEN_LEN};
 use crate::principal::DeveloperId;
 
-/// A freshly signed token.
-#[derive(Clone, Debug)]
+/// A freshly signed token. `Debug` shows the `jti` and expiry, never the token.
+#[derive(Clone)]
 pub struct IssuedToken {
     /// The compact JWS.
     pub token: String,
@@ -77,6 +77,16 @@ pub fn issue(
         jti,
         expires_at: exp,
     })
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"[redacted]")
+            .field("jti", &self.jti)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 #[derive(Serialize)]

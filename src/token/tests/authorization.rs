@@ -71,6 +71,17 @@ fn scheme_is_case_insensitive() {
 }
 
 #[test]
+fn debug_never_shows_the_token() {
+    let value = format!("cpanel alice:{JWT}");
+    let c = parse_authorization(value.as_bytes()).unwrap();
+    let shown = format!("{c:?}");
+    assert!(
+        shown.contains("alice") && !shown.contains(JWT) && !shown.contains("c2ln"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn empty_value_is_missing() {
     assert_eq!(parse_authorization(b""), Err(AuthError::Missing));
 }

@@ -37,6 +37,11 @@ fn round_trip(alg: Algorithm) {
             "exp": NOW + 900, "jti": issued.jti, "scope": scope,
         })
     );
+    let shown = format!("{issued:?}");
+    assert!(
+        shown.contains(&issued.jti) && !shown.contains(&issued.token[..40]),
+        "{shown}"
+    );
     let p = fx.verify(&issued.token).unwrap();
     assert_eq!(p.developer, alice());
     assert_eq!(p.jti, issued.jti);

@@ -5,9 +5,10 @@
 //! Every test runs at the fixed instant [`NOW`] (the verifier never reads the system clock).
 
 mod authorization;
+mod claims;
+mod envelope;
 mod issue;
 mod keys;
-mod verify;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -201,6 +202,14 @@ pub(super) fn claims_with(key: &str, value: Option<Value>) -> Value {
     };
     c
 }
+
+/// The refusal `verify` gives for `reason`.
+pub(super) fn rejected(reason: &'static str) -> Result<Principal, AuthError> {
+    Err(AuthError::Rejected(reason))
+}
+
+/// What the strict claims struct says about missing, duplicate, unknown or wrong-typed claims.
+pub(super) const MALFORMED_CLAIMS: &str = "malformed claims (missing, duplicate, unknown or wrong-typed)";
 
 /// Every algorithm, for table tests.
 pub(super) const ALL: [Algorithm; 4] = [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256, Algorithm::HS256];
