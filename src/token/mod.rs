@@ -23,6 +23,8 @@
 //! has a policy, the lifetime is within its `max_token_ttl`, the `jti` is not revoked, and, for
 //! `cpanel DEV:JWT` and `Basic`, [`check_claimed_developer`].
 
+#![warn(missing_docs)]
+
 mod authorization;
 mod generate;
 mod issue;
@@ -39,7 +41,7 @@ use std::time::Duration;
 pub use authorization::{check_claimed_developer, parse_authorization, Credential, MAX_AUTHORIZATION_LEN};
 pub use generate::{generate_key, GeneratedKey};
 pub use issue::{issue, IssuedToken};
-pub use keys::KeyRing;
+pub use keys::{KeyRing, MIN_HMAC_KEY_LEN};
 pub use verify::{TokenRules, Verifier, MAX_JTI_LEN, MAX_SCOPE_ENTRIES};
 
 /// The longest access token accepted (bytes), checked before any decoding.
@@ -132,7 +134,12 @@ pub enum IssueError {
     CannotSign,
     /// The requested lifetime exceeds `max_ttl` (or the developer's `max_token_ttl`).
     #[error("ttl {requested:?} is above the allowed maximum {max:?}")]
-    TtlTooLong { requested: Duration, max: Duration },
+    TtlTooLong {
+        /// The ttl asked for.
+        requested: Duration,
+        /// The maximum in force.
+        max: Duration,
+    },
     /// A lifetime under one second.
     #[error("ttl must be at least one second")]
     TtlTooShort,
