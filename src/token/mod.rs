@@ -1,156 +1,158 @@
 //! Credentials: the `Authorization` header forms, JWT verification and issuance, signing keys.
 //!
-//! Never: decode claims into a map, follow a `kid` anywhere but the in-memory key ring, log a
-//! token. STUB: owned by the token work; signatures are the contract with the rest of the crate.
+//! Owns: parsing the three `Authorization` forms ([`parse_authorization`]), the key ring
+//! ([`KeyRing`]: the signing key and every accepted verification key, by `kid`), access token
+//! verification ([`Verifier`]) and issuance ([`issue`]), key generation ([`generate_key`]) and the
+//! public JWK set ([`KeyRing::jwks`]).
+//!
+//! Never: decode claims or headers into a map or `serde_json::Value`; follow a `kid` anywhere but
+//! the in-memory key ring (it is never a path, URL or query); put a token, a claim value or key
+//! material into an error, a log line or a `Debug` output; let the token choose the algorithm.
+//!
+//! Invariants:
+//! - a token longer than [`MAX_TOKEN_LEN`] is refused before any decoding, and an `Authorization`
+//!   value longer than [`MAX_AUTHORIZATION_LEN`] before any base64 decoding;
+//! - verification is pinned to the configured [`Algorithm`]; every key in a [`KeyRing`] belongs
+//!   to that algorithm and was checked when loaded (curve, RSA size, HMAC length);
+//! - a [`principal::Principal`](crate::principal::Principal) only comes out of
+//!   [`Verifier::verify`] after the signature, every header rule and every claim rule held;
+//! - all time rules use the caller's clock (`now_unix`), never the system clock, so verification
+//!   is a pure function of (token, keys, rules, now).
+//!
+//! What the caller still checks (it needs the policy set or the revocation list): the developer
+//! has a policy, the lifetime is within its `max_token_ttl`, the `jti` is not revoked, and, for
+//! `cpanel DEV:JWT` and `Basic`, [`check_claimed_developer`].
 
-use std::borrow::Cow;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+#![warn(missing_docs)]
+
+mod authorization;
+mod generate;
+mod issue;
+mod keys;
+mod spki;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::principal::{DeveloperId, Principal};
+pub use authorization::{check_claimed_developer, parse_authorization, Credential, MAX_AUTHORIZATION_LEN};
+pub use generate::{generate_key, GeneratedKey};
+pub use issue::{issue, IssuedToken};
+pub use keys::{KeyRing, MIN_HMAC_KEY_LEN};
+pub use verify::{TokenRules, Verifier, MAX_JTI_LEN, MAX_SCOPE_ENTRIES};
+
+/// The longest access token accepted (bytes), checked before any decoding.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// The configured signing algorithm; verification is pinned to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub enum Algorithm {
+    /// Ed25519.
     EdDSA,
+    /// ECDSA on P-256 with SHA-256.
     ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, keys of 2048 to 8192 bits.
     RS256,
+    /// HMAC-SHA-256 with a shared secret of at least 32 bytes.
     HS256,
 }
 
-/// Why a credential was refused. Every variant is a 401 `unauthenticated`; the text is for logs
-/// (never contains the token).
+impl Algorithm {
+    /// The JOSE name, as written in the `alg` header and in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::EdDSA => "EdDSA",
+            Algorithm::ES256 => "ES256",
+            Algorithm::RS256 => "RS256",
+            Algorithm::HS256 => "HS256",
+        }
+    }
+
+    /// True for the algorithms with a public key (everything but HS256).
+    pub fn is_asymmetric(self) -> bool {
+        !matches!(self, Algorithm::HS256)
+    }
+
+    fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+            Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+            Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+            Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a credential was refused. Every variant is a 401 `unauthenticated`; the reason is a fixed
+/// string for logs and tests (it never contains the token, a claim value or key material).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// No credential at all (no or empty `Authorization` value).
     #[error("no credential")]
     Missing,
+    /// The `Authorization` value or the token's outer syntax is broken.
     #[error("malformed credential: {0}")]
     Malformed(&'static str),
+    /// The token is well-formed but a header, signature or claim rule refused it.
     #[error("token rejected: {0}")]
     Rejected(&'static str),
 }
 
-/// Why keys could not be loaded or generated.
+/// Why keys could not be loaded or generated. Names the file, never the key material.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct KeyError {
+    /// The file (or folder) concerned.
     pub path: PathBuf,
+    /// What is wrong with it.
     pub message: String,
 }
 
+impl KeyError {
+    fn new(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Why a token could not be issued.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IssueError {
+    /// The key ring holds only public keys.
     #[error("the configured key cannot sign (a public key is verify-only)")]
     CannotSign,
+    /// The requested lifetime exceeds `max_ttl` (or the developer's `max_token_ttl`).
     #[error("ttl {requested:?} is above the allowed maximum {max:?}")]
-    TtlTooLong { requested: Duration, max: Duration },
+    TtlTooLong {
+        /// The ttl asked for.
+        requested: Duration,
+        /// The maximum in force.
+        max: Duration,
+    },
+    /// A lifetime under one second.
+    #[error("ttl must be at least one second")]
+    TtlTooShort,
+    /// `now + ttl` does not fit a JWT time.
+    #[error("ttl overflows the clock")]
+    TtlOverflow,
+    /// The scope is empty, has an empty entry, or an entry that is not a call pattern.
     #[error("invalid scope: {0}")]
     InvalidScope(String),
+    /// The token would exceed [`MAX_TOKEN_LEN`] (too long a scope).
+    #[error("the token would be longer than 8 KiB (scope too long)")]
+    TooLong,
+    /// The signature could not be produced (or random bytes could not be drawn).
     #[error("signing failed: {0}")]
-    Signing(String),
-}
-
-/// A credential as sent: the token and, for `cpanel DEV:JWT` and `Basic`, the claimed developer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credential<'a> {
-    pub developer: Option<Cow<'a, str>>,
-    pub token: Cow<'a, str>,
-}
-
-/// Parses one `Authorization` header value (`Bearer`, `cpanel DEV:JWT`, `Basic`).
-pub fn parse_authorization(value: &[u8]) -> Result<Credential<'_>, AuthError> {
-    let _ = value;
-    Err(AuthError::Malformed("not built yet"))
-}
-
-/// The signing key and every accepted verification key, by `kid`.
-pub struct KeyRing {
-    algorithm: Algorithm,
-}
-
-impl KeyRing {
-    /// Loads `key_file` (kid `key_id`) and every `verify_keys` file (kid = file name up to its
-    /// first dot). HS256: a key file of >= 32 bytes, else an error.
-    pub fn load(
-        algorithm: Algorithm,
-        key_file: &Path,
-        key_id: &str,
-        verify_keys: &[PathBuf],
-    ) -> Result<Self, KeyError> {
-        let _ = (key_file, key_id, verify_keys);
-        Ok(Self { algorithm })
-    }
-
-    pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
-    }
-}
-
-/// The claim rules from `[tokens]`.
-#[derive(Clone, Debug)]
-pub struct TokenRules {
-    pub issuer: String,
-    pub audience: String,
-    pub leeway: Duration,
-    pub max_ttl: Duration,
-}
-
-/// Verifies access tokens against a key ring and the rules.
-pub struct Verifier {
-    keys: Arc<KeyRing>,
-    rules: TokenRules,
-}
-
-impl Verifier {
-    pub fn new(keys: Arc<KeyRing>, rules: TokenRules) -> Self {
-        Self { keys, rules }
-    }
-
-    /// Verifies `token` at `now_unix` (seconds): every rule of contract §3 except those that need
-    /// the policy set (developer known, its `max_token_ttl`) or the revocation list.
-    pub fn verify(&self, token: &str, now_unix: u64) -> Result<Principal, AuthError> {
-        let _ = (token, now_unix, &self.keys, &self.rules);
-        Err(AuthError::Rejected("not built yet"))
-    }
-}
-
-/// A freshly signed token.
-#[derive(Clone, Debug)]
-pub struct IssuedToken {
-    pub token: String,
-    pub jti: String,
-    pub expires_at: u64,
-}
-
-/// Signs an access token for `developer` valid `ttl` from `now_unix`, with optional `scope`.
-pub fn issue(
-    keys: &KeyRing,
-    rules: &TokenRules,
-    developer: &DeveloperId,
-    ttl: Duration,
-    scope: Option<&str>,
-    now_unix: u64,
-) -> Result<IssuedToken, IssueError> {
-    let _ = (keys, rules, developer, ttl, scope, now_unix);
-    Err(IssueError::CannotSign)
-}
-
-/// A key written by [`generate_key`].
-#[derive(Clone, Debug)]
-pub struct GeneratedKey {
-    pub kid: String,
-    pub private_key: PathBuf,
-    pub public_key: Option<PathBuf>,
-}
-
-/// Writes a new private key (PKCS#8 PEM, mode 0600; HS256: 32 random bytes) and its public key
-/// into `dir`, named by a fresh `kid` without dots.
-pub fn generate_key(algorithm: Algorithm, dir: &Path) -> Result<GeneratedKey, KeyError> {
-    let _ = (algorithm, dir);
-    Err(KeyError {
-        path: dir.to_path_buf(),
-        message: "not built yet".into(),
-    })
+    Signing(&'static str),
 }
