@@ -32,15 +32,17 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[error("upstream response contained the master credential; connection cut")]
 pub struct SecretInBody;
 
-/// Wraps an upstream body, yielding its frames unchanged while scanning them (with overlap
-/// across chunk boundaries) for `secret`; on a match it yields [`SecretInBody`] instead.
+/// Wraps an upstream body, scanning it for `secret` and holding back the last
+/// `secret.len() - 1` bytes until the next chunk shows they do not start the secret, so not even
+/// a prefix of it is ever yielded. On a match it yields [`SecretInBody`] and stops.
 /// Calls `on_end(bytes, ok)` once when the body ends, fails or is dropped.
 pub struct Guarded<B, F: FnOnce(u64, bool)> {
     inner: Pin<Box<B>>,
     finder: Finder<'static>,
-    /// The last `secret.len() - 1` bytes already yielded, to catch a match across chunks.
-    tail: Vec<u8>,
+    /// Bytes received but not yet yielded (a possible start of the secret).
+    held: Vec<u8>,
     bytes: u64,
+    done: bool,
     on_end: Option<F>,
 }
 
@@ -49,28 +51,43 @@ impl<B, F: FnOnce(u64, bool)> Guarded<B, F> {
         Self {
             inner: Box::pin(inner),
             finder: Finder::new(secret).into_owned(),
-            tail: Vec::new(),
+            held: Vec::new(),
             bytes: 0,
+            done: false,
             on_end: Some(on_end),
         }
     }
 
     fn finish(&mut self, ok: bool) {
+        self.done = true;
         if let Some(f) = self.on_end.take() {
             f(self.bytes, ok);
         }
     }
 
-    /// Checks `chunk` (with the previous tail) and remembers its own tail.
-    fn clean(&mut self, chunk: &[u8]) -> bool {
+    /// Appends `chunk` to the held bytes; returns what can be yielded now, or `None` on a match.
+    fn admit(&mut self, chunk: &[u8]) -> Option<Bytes> {
+        self.held.extend_from_slice(chunk);
+        if self.finder.find(&self.held).is_some() {
+            return None;
+        }
         let keep = self.finder.needle().len().saturating_sub(1);
-        let mut window = std::mem::take(&mut self.tail);
-        window.extend_from_slice(chunk);
-        let clean = self.finder.find(&window).is_none();
-        let from = window.len().saturating_sub(keep);
-        window.drain(..from);
-        self.tail = window;
-        clean
+        let split = self.held.len().saturating_sub(keep);
+        let rest = self.held.split_off(split);
+        let ready = std::mem::replace(&mut self.held, rest);
+        self.bytes += ready.len() as u64;
+        Some(Bytes::from(ready))
+    }
+
+    /// At the end of the stream: whatever is still held, then the end.
+    fn flush(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.held.is_empty() {
+            self.finish(true);
+            return Poll::Ready(None);
+        }
+        let rest = std::mem::take(&mut self.held);
+        self.bytes += rest.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))))
     }
 }
 
@@ -85,36 +102,35 @@ where
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        match this.inner.as_mut().poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(None) => {
-                this.finish(true);
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.finish(false);
-                Poll::Ready(Some(Err(e.into())))
-            }
-            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                Ok(data) => {
-                    if !this.clean(&data) {
-                        this.finish(false);
-                        return Poll::Ready(Some(Err(Box::new(SecretInBody))));
-                    }
-                    this.bytes += data.len() as u64;
-                    Poll::Ready(Some(Ok(Frame::data(data))))
-                }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            return match this.inner.as_mut().poll_frame(cx) {
+                Poll::Pending => Poll::Pending,
                 // Trailers are not relayed: cPanel sends none, and they could carry anything.
-                Err(_trailers) => {
-                    this.finish(true);
-                    Poll::Ready(None)
+                Poll::Ready(None) => this.flush(),
+                Poll::Ready(Some(Err(e))) => {
+                    this.finish(false);
+                    Poll::Ready(Some(Err(e.into())))
                 }
-            },
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Err(_trailers) => this.flush(),
+                    Ok(data) => match this.admit(&data) {
+                        None => {
+                            this.finish(false);
+                            Poll::Ready(Some(Err(Box::new(SecretInBody))))
+                        }
+                        Some(ready) if ready.is_empty() => continue,
+                        Some(ready) => Poll::Ready(Some(Ok(Frame::data(ready)))),
+                    },
+                },
+            };
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.done
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -156,7 +172,11 @@ mod tests {
         );
         let result = body.collect().await;
         assert!(result.is_err());
-        assert_eq!(*ended.lock().unwrap(), Some((11, false)));
+        assert_eq!(
+            *ended.lock().unwrap(),
+            Some((2, false)),
+            "not even a prefix of the token was yielded"
+        );
     }
 
     #[tokio::test]

@@ -31,10 +31,13 @@ pub trait RateLimitStore: Send + Sync {
 
 type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
+/// Each known developer's quota and limiter.
+type Limiters<C> = HashMap<DeveloperId, (Limit, Arc<Direct<C>>)>;
+
 /// One governor limiter per developer, in this process.
 pub struct MemoryStore<C: Clock = DefaultClock> {
     clock: C,
-    limiters: RwLock<HashMap<DeveloperId, (Limit, Arc<Direct<C>>)>>,
+    limiters: RwLock<Limiters<C>>,
 }
 
 impl MemoryStore<DefaultClock> {

@@ -92,7 +92,8 @@ pub fn client_config(ca_file: Option<&Path>, pin_sha256: Option<[u8; 32]>) -> Re
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| err(Path::new("tls"), e.to_string()))?;
-    let mut config = match pin_sha256 {
+    // ALPN is left to hyper-rustls (`enable_http1`), which refuses a preset list.
+    let config = match pin_sha256 {
         None => builder.with_root_certificates(roots).with_no_client_auth(),
         Some(pin) => {
             let chain = match ca_file {
@@ -110,7 +111,6 @@ pub fn client_config(ca_file: Option<&Path>, pin_sha256: Option<[u8; 32]>) -> Re
                 .with_no_client_auth()
         }
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
 

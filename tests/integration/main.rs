@@ -1,5 +1,8 @@
 //! Integration tests: cpgate and a recording mock cPanel in-process on port 0.
 
+// Test fixtures may panic: a failed fixture is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod canary;
 mod forwarding;
 mod refusals;
