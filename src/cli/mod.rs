@@ -109,8 +109,30 @@ pub struct EmulateArgs {
     #[arg(long)]
     pub user: String,
     /// The master API token the emulator accepts (or set CPGATE_EMULATE_TOKEN).
-    #[arg(long, env = "CPGATE_EMULATE_TOKEN", hide_env_values = true)]
-    pub token: String,
+    #[arg(
+        long,
+        env = "CPGATE_EMULATE_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "token_file"
+    )]
+    pub token: Option<String>,
+    /// Read the master API token from this file instead (e.g. a Docker secret).
+    #[arg(long, conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl EmulateArgs {
+    fn token(&self) -> anyhow::Result<crate::secret::Secret> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => t.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", f.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => anyhow::bail!("give --token or --token-file"),
+        };
+        Ok(crate::secret::Secret::new(token))
+    }
 }
 
 /// Runs the parsed command line.
@@ -124,13 +146,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys(KeysCommand::Generate(args)) => keys::generate(&args),
         Command::Audit(AuditCommand::Verify(args)) => return audit::verify_files(&args),
         Command::Audit(AuditCommand::Query(args)) => audit::query_files(&args),
-        Command::Emulate(args) => runtime().and_then(|rt| {
-            rt.block_on(serve::emulate(
-                args.listen,
-                args.user,
-                crate::secret::Secret::new(args.token),
-            ))
-        }),
+        Command::Emulate(args) => args
+            .token()
+            .and_then(|token| runtime().and_then(|rt| rt.block_on(serve::emulate(args.listen, args.user, token)))),
         Command::Demo => runtime().and_then(|rt| rt.block_on(demo::demo())),
     };
     match result {

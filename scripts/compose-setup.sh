@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prepares deploy/ for `docker compose up`: a signing key, a random master token (shared by the
+# emulated cPanel and cpgate as a Docker secret), a throwaway TLS certificate, and the config.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet --release --bin cpgate --example make_test_certs
+mkdir -p deploy/secrets deploy/certs
+if [ ! -s deploy/secrets/cpanel_token ]; then
+  (umask 077; tr -dc 'A-Z0-9' </dev/urandom | head -c 32 > deploy/secrets/cpanel_token)
+fi
+kid=$(target/release/cpgate keys generate --dir deploy/keys --alg EdDSA 2>/dev/null)
+target/release/examples/make_test_certs deploy/certs >/dev/null
+cat > deploy/cpgate.toml <<TOML
+# Written by scripts/compose-setup.sh for docker-compose.yml.
+[server]
+listen = "0.0.0.0:2083"
+admin_listen = "127.0.0.1:9483"
+tls_cert = "certs/proxy.crt"
+tls_key = "certs/proxy.key"
+
+[upstream]
+url = "http://cpanel:2084"
+user = "acctuser"
+token_file = "/run/secrets/cpanel_token"
+
+[tokens]
+algorithm = "EdDSA"
+key_file = "keys/$kid.pem"
+key_id = "$kid"
+
+[policies]
+dir = "policies"
+
+[audit]
+file = "/var/lib/cpgate/audit.jsonl"
+TOML
+echo "deploy/ ready (kid $kid). Next: docker compose up --build"
+echo "Issue a token: target/release/cpgate token issue --config deploy/cpgate.toml --developer alice"
