@@ -29,6 +29,8 @@ pub struct SandboxSpec {
     pub fsync: &'static str,
     /// `[upstream] timeout`.
     pub upstream_timeout: &'static str,
+    /// Appended at the end of the config (e.g. `[upstreams.NAME]` tables).
+    pub config_extra: String,
 }
 
 impl SandboxSpec {
@@ -47,6 +49,7 @@ impl SandboxSpec {
             rate_limit: (600, 100),
             fsync: "batch",
             upstream_timeout: "10s",
+            config_extra: String::new(),
         }
     }
 }
@@ -120,7 +123,7 @@ fsync = "{fsync}"
 [rate_limit]
 default_per_minute = {per_minute}
 default_burst = {burst}
-"#,
+{config_extra}"#,
         listen = spec.listen,
         server_extra = spec.server_extra,
         upstream = spec.upstream_url,
@@ -130,6 +133,7 @@ default_burst = {burst}
         tokens_extra = spec.tokens_extra,
         fsync = spec.fsync,
         upstream_timeout = spec.upstream_timeout,
+        config_extra = spec.config_extra,
         per_minute = spec.rate_limit.0,
         burst = spec.rate_limit.1,
     );

@@ -162,3 +162,46 @@ async fn graceful_stop_completes_and_later_connections_are_refused() {
     gw.stop().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn policy_account_selects_the_upstream_and_its_master_credential() {
+    let second = crate::support::MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("second.token"), "SECONDACCOUNTTOKEN").unwrap();
+    let token_path = dir.path().join("second.token");
+    let gw = Gateway::start_with(|s| {
+        s.config_extra = format!(
+            "\n[upstreams.second]\nurl = \"http://{}\"\nuser = \"otheracct\"\ntoken_file = \"{}\"\n",
+            second.addr,
+            token_path.display()
+        );
+        s.policies.push((
+            "bob.toml".into(),
+            "account = \"second\"\n[[allow]]\ncalls = [\"Email::list_pops\"]\n".into(),
+        ));
+    })
+    .await;
+    let a = gw
+        .send(
+            "GET",
+            "/execute/Email/list_pops",
+            &[("authorization", &gw.bearer("bob"))],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert!(gw.upstream.received().is_empty(), "the default account saw nothing");
+    let got = second.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].headers["authorization"], "cpanel otheracct:SECONDACCOUNTTOKEN");
+    let a = gw
+        .send(
+            "GET",
+            "/execute/Email/list_pops",
+            &[("authorization", &gw.bearer("alice"))],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(gw.upstream.received().len(), 1);
+}

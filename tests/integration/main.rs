@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod canary;
+mod cli;
 mod forwarding;
+mod listener;
 mod refusals;
 mod support;
