@@ -29,6 +29,8 @@ pub struct SandboxSpec {
     pub fsync: &'static str,
     /// `[upstream] timeout`.
     pub upstream_timeout: &'static str,
+    /// Extra lines for the `[upstream]` table (`ca_file`, `pin_sha256`).
+    pub upstream_trust: String,
     /// Appended at the end of the config (e.g. `[upstreams.NAME]` tables).
     pub config_extra: String,
 }
@@ -50,6 +52,7 @@ impl SandboxSpec {
             fsync: "batch",
             upstream_timeout: "10s",
             config_extra: String::new(),
+            upstream_trust: String::new(),
         }
     }
 }
@@ -107,7 +110,7 @@ user = "{user}"
 token_file = "master.token"
 connect_timeout = "2s"
 timeout = "{upstream_timeout}"
-
+{upstream_trust}
 [tokens]
 algorithm = "{alg}"
 key_file = "{key_file}"
@@ -134,6 +137,7 @@ default_burst = {burst}
         fsync = spec.fsync,
         upstream_timeout = spec.upstream_timeout,
         config_extra = spec.config_extra,
+        upstream_trust = spec.upstream_trust,
         per_minute = spec.rate_limit.0,
         burst = spec.rate_limit.1,
     );

@@ -205,3 +205,35 @@ async fn policy_account_selects_the_upstream_and_its_master_credential() {
     assert_eq!(a.status, 200);
     assert_eq!(gw.upstream.received().len(), 1);
 }
+
+#[tokio::test]
+async fn upstream_tls_is_verified_against_ca_file_and_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mock, ca, pin) = crate::support::MockUpstream::start_tls(dir.path()).await;
+    let url = format!("https://localhost:{}", mock.addr.port());
+    let cases = [
+        (format!("ca_file = \"{}\"", ca.display()), 200),
+        (format!("ca_file = \"{}\"\npin_sha256 = \"{pin}\"", ca.display()), 200),
+        (format!("pin_sha256 = \"{pin}\""), 200),
+        (format!("pin_sha256 = \"{}\"", "A".repeat(43) + "="), 502),
+        (String::new(), 502),
+    ];
+    for (trust, status) in cases {
+        let url = url.clone();
+        let gw = Gateway::start_with(|s| {
+            s.upstream_url = url;
+            s.upstream_trust = trust.clone();
+        })
+        .await;
+        let a = gw
+            .send(
+                "GET",
+                "/execute/Email/list_pops",
+                &[("authorization", &gw.bearer("alice"))],
+                "",
+            )
+            .await;
+        assert_eq!(a.status, status, "trust: {trust:?}");
+    }
+    assert_eq!(mock.received().len(), 3, "only verified connections carried a request");
+}
