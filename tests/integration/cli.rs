@@ -164,3 +164,43 @@ fn keys_generate_prints_the_kid_and_writes_a_private_key_0600() {
         );
     }
 }
+
+#[test]
+fn demo_makes_allowed_and_denied_calls_and_stops_on_ctrl_c() {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = cpgate()
+        .arg("demo")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let done = line.starts_with("Running until Ctrl-C");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        let _ = tx.send(lines);
+    });
+    let lines = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("demo did not finish its calls");
+    let allowed = lines.iter().filter(|l| l.starts_with("ALLOW")).count();
+    let denied: Vec<_> = lines.iter().filter(|l| l.starts_with("DENY")).collect();
+    assert_eq!(allowed, 4, "{lines:#?}");
+    assert_eq!(denied.len(), 4, "{lines:#?}");
+    assert!(lines.iter().filter(|l| l.trim_start().starts_with("curl ")).count() == 8);
+    assert!(lines.iter().all(|l| !l.starts_with("ALLOW") || l.contains(" 200 ")));
+    assert!(denied.iter().any(|l| l.contains(" 401 ")) && denied.iter().any(|l| l.contains(" 403 ")));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "demo exits cleanly on Ctrl-C: {status:?}");
+}
