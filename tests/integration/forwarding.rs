@@ -237,3 +237,55 @@ async fn upstream_tls_is_verified_against_ca_file_and_pin() {
     }
     assert_eq!(mock.received().len(), 3, "only verified connections carried a request");
 }
+
+#[tokio::test]
+async fn large_responses_stream_through_unchanged() {
+    let gw = Gateway::start().await;
+    let big = format!("{{\"status\":1,\"data\":\"{}\"}}", "x".repeat(600 * 1024));
+    gw.upstream.set_reply(crate::support::Reply::Json(200, big.clone()));
+    let a = gw
+        .send(
+            "GET",
+            "/execute/Email/list_pops",
+            &[("authorization", &gw.bearer("alice"))],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body.len(), big.len());
+    assert_eq!(&a.body[..], big.as_bytes());
+}
+
+#[tokio::test]
+async fn a_streamed_response_is_cut_before_any_byte_of_the_master_token() {
+    use http_body_util::BodyExt as _;
+    let gw = Gateway::start().await;
+    let leak = format!("{{\"data\":\"{}{}\"}}", "x".repeat(400 * 1024), MASTER);
+    gw.upstream.set_reply(crate::support::Reply::Json(200, leak));
+    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get("/execute/Email/list_pops")
+        .header("host", "x")
+        .header("authorization", gw.bearer("alice"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    let mut failed = false;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => received.extend_from_slice(f.data_ref().map(|d| &d[..]).unwrap_or_default()),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "the stream must be cut, not completed");
+    let text = String::from_utf8_lossy(&received);
+    assert!(!text.contains(&MASTER[..4]), "no prefix of the token was sent");
+}
