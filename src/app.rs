@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use crate::audit::{AuditLog, AuditOptions, Event, Record};
 use crate::config::Config;
 use crate::forward::Upstream;
+use crate::metrics::Metrics;
 use crate::policy::{LoadOptions, PolicySet};
 use crate::ratelimit::{Limit, MemoryStore, RateLimitStore};
 use crate::token::{KeyRing, TokenRules, Verifier};
@@ -26,6 +27,7 @@ pub struct App {
     pub audit: AuditLog,
     /// By account name (`default` for `[upstream]`).
     pub upstreams: HashMap<String, Upstream>,
+    pub metrics: Metrics,
 }
 
 /// Why the gateway could not start; each names what to fix.
@@ -64,6 +66,7 @@ impl App {
             limiter: Box::new(MemoryStore::new()),
             audit,
             upstreams,
+            metrics: Metrics::new(),
             config,
         })
     }
@@ -94,6 +97,7 @@ impl App {
         if let Err(e) = self.audit.append(record).await {
             tracing::error!(error = %e, "could not audit the policy reload");
         }
+        self.metrics.policy_reload(result.is_ok());
         let set = result?;
         let count = set.len();
         self.policies.store(Arc::new(set));

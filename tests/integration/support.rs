@@ -195,6 +195,7 @@ impl MockUpstream {
 /// A gateway in front of a mock cPanel, in-process, on an ephemeral loopback port.
 pub struct Gateway {
     pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
     pub app: Arc<App>,
     pub upstream: MockUpstream,
     pub files: Sandbox,
@@ -222,6 +223,7 @@ impl Gateway {
         let running = start(app.clone(), listener).await.unwrap();
         Gateway {
             addr: running.addr,
+            admin_addr: running.admin_addr,
             app,
             upstream,
             files,
