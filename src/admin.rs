@@ -70,8 +70,8 @@ fn route(app: &App, req: &Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// Ready when policies are loaded, the last audit write succeeded and no upstream circuit is
-/// open; the body lists each check.
+/// Ready when the last policy reload and the last audit write succeeded and no upstream
+/// circuit is open; the body lists each check.
 fn readyz(app: &App) -> Response<Body> {
     let policies = app.policies.load().len();
     let audit_ok = app.metrics.audit_ok();
@@ -81,10 +81,16 @@ fn readyz(app: &App) -> Response<Body> {
         .filter(|(_, u)| u.circuit_open())
         .map(|(name, _)| name.as_str())
         .collect();
-    let ready = audit_ok && open.is_empty();
+    let policies_ok = app.metrics.policies_ok();
+    let ready = audit_ok && policies_ok && open.is_empty();
     let body = format!(
-        "{}\npolicies: {policies} loaded\naudit: {}\nupstream circuits open: {}\n",
+        "{}\npolicies: {policies} loaded{}\naudit: {}\nupstream circuits open: {}\n",
         if ready { "ready" } else { "not ready" },
+        if policies_ok {
+            ""
+        } else {
+            "; the last reload failed (previous set in force)"
+        },
         if audit_ok { "ok" } else { "last write failed" },
         if open.is_empty() {
             "none".to_owned()

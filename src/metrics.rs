@@ -64,6 +64,7 @@ pub struct Metrics {
     open_connections: Gauge,
     calls: Mutex<HashSet<String>>,
     audit_ok: AtomicBool,
+    policies_ok: AtomicBool,
 }
 
 impl Default for Metrics {
@@ -120,6 +121,7 @@ impl Metrics {
             open_connections,
             calls: Mutex::new(HashSet::new()),
             audit_ok: AtomicBool::new(true),
+            policies_ok: AtomicBool::new(true),
         }
     }
 
@@ -162,7 +164,9 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a reload; readiness fails until a reload succeeds again.
     pub fn policy_reload(&self, ok: bool) {
+        self.policies_ok.store(ok, Ordering::Relaxed);
         let result = if ok { "ok" } else { "error" };
         self.policy_reloads
             .get_or_create(&ResultLabel { result: result.into() })
@@ -188,6 +192,11 @@ impl Metrics {
     /// Whether the last audit append succeeded (readiness).
     pub fn audit_result(&self, ok: bool) {
         self.audit_ok.store(ok, Ordering::Relaxed);
+    }
+
+    /// Whether the last policy reload succeeded.
+    pub fn policies_ok(&self) -> bool {
+        self.policies_ok.load(Ordering::Relaxed)
     }
 
     pub fn audit_ok(&self) -> bool {

@@ -5,6 +5,7 @@ mod audit;
 mod check;
 mod demo;
 mod keys;
+mod probe;
 pub mod serve;
 
 use std::net::SocketAddr;
@@ -68,6 +69,15 @@ pub enum Command {
         after_help = "Example:\n  cpgate emulate --listen 127.0.0.1:2084 --user acctuser --token MASTERTOKEN123"
     )]
     Emulate(EmulateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Example:\n  cpgate completions bash > /etc/bash_completion.d/cpgate")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Health check for containers: GET a URL, exit 0 on 2xx.
+    #[command(after_help = "Example:\n  cpgate probe http://127.0.0.1:9483/readyz")]
+    Probe(probe::ProbeArgs),
     /// Start an emulated cPanel and cpgate on loopback, make allowed and denied calls, keep running.
     Demo,
 }
@@ -155,6 +165,15 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Emulate(args) => args
             .token()
             .and_then(|token| runtime().and_then(|rt| rt.block_on(serve::emulate(args.listen, args.user, token)))),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            use std::io::Write as _;
+            // Render to memory first: clap_complete panics on a write error (e.g. a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "cpgate", &mut script);
+            std::io::stdout().write_all(&script).map_err(anyhow::Error::from)
+        }
+        Command::Probe(args) => runtime().and_then(|rt| rt.block_on(probe::probe(&args))),
         Command::Demo => runtime().and_then(|rt| rt.block_on(demo::demo())),
     };
     match result {

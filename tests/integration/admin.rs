@@ -103,3 +103,20 @@ async fn admin_routes_are_not_on_the_public_listener() {
     assert_eq!(a.status, 403);
     assert_eq!(a.code(), "not_an_api_call");
 }
+
+#[tokio::test]
+async fn readyz_fails_while_the_policy_folder_is_invalid() {
+    let gw = Gateway::start().await;
+    let dir = gw.app.config.policies_dir.clone();
+    std::fs::write(dir.join("broken.toml"), "[[allow]]\ncalls = [\"not a pattern\"]\n").unwrap();
+    assert!(gw.app.reload_policies().await.is_err());
+    let r = send_to(gw.admin_addr, "GET", "/readyz", &[], "").await;
+    assert_eq!(r.status, 503);
+    assert!(String::from_utf8_lossy(&r.body).contains("last reload failed"));
+    std::fs::remove_file(dir.join("broken.toml")).unwrap();
+    assert!(gw.app.reload_policies().await.is_ok());
+    assert_eq!(send_to(gw.admin_addr, "GET", "/readyz", &[], "").await.status, 200);
+    let m = send_to(gw.admin_addr, "GET", "/metrics", &[], "").await;
+    let text = String::from_utf8_lossy(&m.body);
+    assert!(text.contains("cpgate_policy_reloads_total{result=\"error\"}"), "{text}");
+}
