@@ -148,6 +148,19 @@ async fn http_classified_uapi_get_returns_cpanel_json() {
     let (status, body) = send(s.addr, &format!("GET /execute/Nope/list HTTP/1.1\r\n{AUTH}"), "").await;
     assert_eq!(status, 200);
     assert!(body.contains("Failed to load module"), "{body}");
+    // What the classifier refuses as malformed is a UAPI error with HTTP 200.
+    let (status, body) = send(
+        s.addr,
+        &format!("GET /execute/Email/list_pops?novalue HTTP/1.1\r\n{AUTH}"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (body["status"].clone(), body["data"].clone()),
+        (serde_json::json!(0), serde_json::Value::Null)
+    );
     s.stop().await.unwrap();
 }
 
@@ -204,6 +217,58 @@ async fn http_declared_body_over_the_cap_is_413_without_reading_it() {
         response.starts_with(b"HTTP/1.1 413 "),
         "{}",
         String::from_utf8_lossy(&response)
+    );
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the real classifier: src/classify.rs is still a stub on this branch"]
+async fn http_classified_batch_stops_at_first_failure() {
+    let s = start().await;
+    let commands = [
+        r#"["Mysql","create_database",{"name":"demo_b1"}]"#,
+        r#"["Mysql","create_database",{"name":"nope"}]"#,
+        r#"["Mysql","create_database",{"name":"demo_b3"}]"#,
+    ];
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(commands.iter().map(|c| ("command", *c)))
+        .finish();
+    let head =
+        format!("POST /execute/Batch/strict HTTP/1.1\r\n{AUTH}Content-Type: application/x-www-form-urlencoded\r\n");
+    let (status, body) = send(s.addr, &head, &body).await;
+    assert_eq!(status, 200);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], 0, "{body}");
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(2));
+    let list = CpanelCall::new(Api::Uapi, "Mysql", "list_databases", Params::new());
+    let dbs = s.emulator.handle(&list).1.to_string();
+    assert!(dbs.contains("demo_b1") && !dbs.contains("demo_b3"), "{dbs}");
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the real classifier: src/classify.rs is still a stub on this branch"]
+async fn http_classified_multipart_upload_stores_the_file() {
+    let s = start().await;
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"dir\"\r\n\r\npublic_html\r\n\
+                --XyZ\r\nContent-Disposition: form-data; name=\"file-1\"; filename=\"up.txt\"\r\n\
+                Content-Type: text/plain\r\n\r\nuploaded!\r\n--XyZ--\r\n";
+    let head = format!(
+        "POST /execute/Fileman/upload_files HTTP/1.1\r\n{AUTH}Content-Type: multipart/form-data; boundary=XyZ\r\n"
+    );
+    let (status, answer) = send(s.addr, &head, body).await;
+    assert_eq!(status, 200);
+    assert!(answer.contains("\"succeeded\":1"), "{answer}");
+    let (status, listed) = send(
+        s.addr,
+        &format!("GET /execute/Fileman/list_files?dir=public_html HTTP/1.1\r\n{AUTH}"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        listed.contains("\"file\":\"up.txt\"") && listed.contains("\"size\":9"),
+        "{listed}"
     );
     s.stop().await.unwrap();
 }
