@@ -5,34 +5,21 @@
 //! `src/classify.rs` stops being a stub.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-use super::{serve, serve_emulator, TOKEN_ONLY_TEXT};
-use crate::emulate::Emulator;
+use super::{serve, spawn, Spawned, TOKEN_ONLY_TEXT};
+use crate::call::{Api, CpanelCall, Params};
 use crate::secret::Secret;
 
 const TOKEN: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
 const AUTH: &str = "Authorization: cpanel demo:ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\r\n";
 
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-async fn start() -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, "demo".into(), Secret::new(TOKEN.into()), async {
-        let _ = stopped.await;
-    }));
-    Running { addr, stop, task }
+async fn start() -> Spawned {
+    spawn("127.0.0.1:0".parse().unwrap(), "demo".into(), Secret::new(TOKEN.into()))
+        .await
+        .unwrap()
 }
 
 /// Sends `head` (request line and headers, each ending in CRLF) plus `body`; returns the
@@ -84,8 +71,7 @@ async fn http_missing_or_wrong_master_token_is_401() {
     )
     .await;
     assert_ne!(status, 401, "the scheme is case-insensitive");
-    drop(s.stop);
-    s.task.await.unwrap().unwrap();
+    s.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -103,8 +89,7 @@ async fn http_non_api_path_is_403_with_cpanels_text() {
         let (status, body) = send(s.addr, &format!("GET {path} HTTP/1.1\r\n{AUTH}"), "").await;
         assert_eq!((status, body.as_str()), (403, TOKEN_ONLY_TEXT), "{path}");
     }
-    drop(s.stop);
-    s.task.await.unwrap().unwrap();
+    s.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -119,8 +104,7 @@ async fn http_methods_other_than_get_and_post_are_405() {
         .await;
         assert_eq!(status, 405, "{method}");
     }
-    drop(s.stop);
-    s.task.await.unwrap().unwrap();
+    s.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -128,9 +112,9 @@ async fn http_shutdown_stops_accepting_and_returns() {
     let s = start().await;
     let (status, _) = send(s.addr, "GET / HTTP/1.1\r\n", "").await;
     assert_eq!(status, 401);
-    s.stop.send(()).unwrap();
-    s.task.await.unwrap().unwrap();
-    assert!(TcpStream::connect(s.addr).await.is_err(), "the listener is closed");
+    let addr = s.addr;
+    s.stop().await.unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
 }
 
 #[tokio::test]
@@ -164,40 +148,42 @@ async fn http_classified_uapi_get_returns_cpanel_json() {
     let (status, body) = send(s.addr, &format!("GET /execute/Nope/list HTTP/1.1\r\n{AUTH}"), "").await;
     assert_eq!(status, 200);
     assert!(body.contains("Failed to load module"), "{body}");
-    drop(s.stop);
-    s.task.await.unwrap().unwrap();
+    // What the classifier refuses as malformed is a UAPI error with HTTP 200.
+    let (status, body) = send(
+        s.addr,
+        &format!("GET /execute/Email/list_pops?novalue HTTP/1.1\r\n{AUTH}"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (body["status"].clone(), body["data"].clone()),
+        (serde_json::json!(0), serde_json::Value::Null)
+    );
+    s.stop().await.unwrap();
 }
 
 #[tokio::test]
 #[ignore = "needs the real classifier: src/classify.rs is still a stub on this branch"]
 async fn http_classified_post_form_changes_state() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let emulator = Arc::new(Emulator::new("demo"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_emulator(
-        listener,
-        Arc::clone(&emulator),
-        Secret::new(TOKEN.into()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let s = start().await;
     let head =
         format!("POST /execute/Email/add_pop HTTP/1.1\r\n{AUTH}Content-Type: application/x-www-form-urlencoded\r\n");
-    let (status, body) = send(addr, &head, "email=web&password=p%40ss&domain=example.net").await;
+    let (status, body) = send(s.addr, &head, "email=web&password=p%40ss&domain=example.net").await;
     assert_eq!(status, 200);
     assert!(body.contains("\"data\":\"web+example.net\""), "{body}");
     let (status, body) = send(
-        addr,
+        s.addr,
         &format!("GET /execute/Email/list_pops?domain=example.net HTTP/1.1\r\n{AUTH}"),
         "",
     )
     .await;
     assert_eq!(status, 200);
     assert!(body.contains("web@example.net"), "{body}");
-    drop(stop);
-    task.await.unwrap().unwrap();
+    let list = CpanelCall::new(Api::Uapi, "Email", "list_pops", Params::new());
+    assert!(s.emulator.handle(&list).1.to_string().contains("web@example.net"));
+    s.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -213,6 +199,76 @@ async fn http_classified_api2_returns_cpanelresult() {
     let api1 = "cpanel_jsonapi_apiversion=1&cpanel_jsonapi_module=Email&cpanel_jsonapi_func=listpops";
     let (status, body) = send(s.addr, &format!("GET /json-api/cpanel?{api1} HTTP/1.1\r\n{AUTH}"), "").await;
     assert_eq!((status, body.as_str()), (403, TOKEN_ONLY_TEXT));
-    drop(s.stop);
-    s.task.await.unwrap().unwrap();
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn http_declared_body_over_the_cap_is_413_without_reading_it() {
+    let s = start().await;
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "POST /execute/Email/add_pop HTTP/1.1\r\nHost: localhost\r\n{AUTH}Connection: close\r\nContent-Length: {}\r\n\r\n",
+        super::MAX_BODY + 1
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    assert!(
+        response.starts_with(b"HTTP/1.1 413 "),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the real classifier: src/classify.rs is still a stub on this branch"]
+async fn http_classified_batch_stops_at_first_failure() {
+    let s = start().await;
+    let commands = [
+        r#"["Mysql","create_database",{"name":"demo_b1"}]"#,
+        r#"["Mysql","create_database",{"name":"nope"}]"#,
+        r#"["Mysql","create_database",{"name":"demo_b3"}]"#,
+    ];
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(commands.iter().map(|c| ("command", *c)))
+        .finish();
+    let head =
+        format!("POST /execute/Batch/strict HTTP/1.1\r\n{AUTH}Content-Type: application/x-www-form-urlencoded\r\n");
+    let (status, body) = send(s.addr, &head, &body).await;
+    assert_eq!(status, 200);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], 0, "{body}");
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(2));
+    let list = CpanelCall::new(Api::Uapi, "Mysql", "list_databases", Params::new());
+    let dbs = s.emulator.handle(&list).1.to_string();
+    assert!(dbs.contains("demo_b1") && !dbs.contains("demo_b3"), "{dbs}");
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the real classifier: src/classify.rs is still a stub on this branch"]
+async fn http_classified_multipart_upload_stores_the_file() {
+    let s = start().await;
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"dir\"\r\n\r\npublic_html\r\n\
+                --XyZ\r\nContent-Disposition: form-data; name=\"file-1\"; filename=\"up.txt\"\r\n\
+                Content-Type: text/plain\r\n\r\nuploaded!\r\n--XyZ--\r\n";
+    let head = format!(
+        "POST /execute/Fileman/upload_files HTTP/1.1\r\n{AUTH}Content-Type: multipart/form-data; boundary=XyZ\r\n"
+    );
+    let (status, answer) = send(s.addr, &head, body).await;
+    assert_eq!(status, 200);
+    assert!(answer.contains("\"succeeded\":1"), "{answer}");
+    let (status, listed) = send(
+        s.addr,
+        &format!("GET /execute/Fileman/list_files?dir=public_html HTTP/1.1\r\n{AUTH}"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        listed.contains("\"file\":\"up.txt\"") && listed.contains("\"size\":9"),
+        "{listed}"
+    );
+    s.stop().await.unwrap();
 }

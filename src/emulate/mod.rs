@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use crate::call::CpanelCall;
 
-pub use server::{run, serve, serve_emulator, MAX_BODY, TOKEN_ONLY_TEXT};
+pub use server::{run, serve, serve_emulator, spawn, Spawned, MAX_BODY, TOKEN_ONLY_TEXT};
 
 /// The emulated account and its dispatcher; what the HTTP server calls once a request is
 /// authenticated and classified. Cheap to share behind an `Arc`.

@@ -17,16 +17,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{HeaderMap, HeaderValue, ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::call::Method;
 use crate::classify::{classify, ClassifyError, RawRequest};
@@ -43,6 +45,9 @@ pub const TOKEN_ONLY_TEXT: &str = "Token authentication allows access to UAPI or
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a stop waits for in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves a fresh [`Emulator`] for `user` on `listener` until `shutdown` resolves, then stops
 /// accepting and waits for in-flight requests. Requests must carry
@@ -65,10 +70,7 @@ pub async fn serve_emulator(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     if token.is_empty() || emulator.user().is_empty() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "the emulator needs a non-empty user and token",
-        ));
+        return Err(empty_credential());
     }
     let credential = Secret::new(format!("{}:{}", emulator.user(), token.expose()));
     let app = Arc::new(App { emulator, credential });
@@ -105,8 +107,55 @@ pub async fn serve_emulator(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // A client trickling a request body must not hold the process forever.
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("emulator: connections still open after {DRAIN_TIMEOUT:?}; stopping anyway");
+    }
     Ok(())
+}
+
+/// An emulator running in a background task, as tests and the demo start it.
+#[derive(Debug)]
+pub struct Spawned {
+    /// Where it listens (the real port when bound to port 0).
+    pub addr: SocketAddr,
+    /// Its state, for inspecting or preparing it with [`Emulator::handle`].
+    pub emulator: Arc<Emulator>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Spawned {
+    /// The base URL, `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, drains in-flight requests, and returns the server's result.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Binds `addr` (e.g. `127.0.0.1:0`) and serves a fresh emulator for `user` in a background task.
+pub async fn spawn(addr: SocketAddr, user: String, token: Secret) -> std::io::Result<Spawned> {
+    if token.is_empty() || user.is_empty() {
+        return Err(empty_credential());
+    }
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let emulator = Arc::new(Emulator::new(user));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve_emulator(listener, Arc::clone(&emulator), token, async {
+        let _ = stopped.await;
+    }));
+    Ok(Spawned {
+        addr,
+        emulator,
+        stop,
+        task,
+    })
 }
 
 /// Binds `addr`, prints `cpanel emulator listening on http://ADDR` on stdout, and serves until
@@ -115,6 +164,13 @@ pub async fn run(addr: SocketAddr, user: String, token: Secret) -> std::io::Resu
     let listener = TcpListener::bind(addr).await?;
     println!("cpanel emulator listening on http://{}", listener.local_addr()?);
     serve(listener, user, token, stop_signal()).await
+}
+
+fn empty_credential() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "the emulator needs a non-empty user and token",
+    )
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM (what `docker stop` sends).
@@ -172,11 +228,13 @@ impl App {
             Err(()) => return text(StatusCode::BAD_REQUEST, "Invalid Content-Type\n"),
         };
         let (parts, body) = req.into_parts();
+        // A declared length over the cap is refused before waiting for any of it.
+        if usize::try_from(body.size_hint().lower()).map_or(true, |n| n > MAX_BODY) {
+            return too_large();
+        }
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-                return text(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large\n")
-            }
+            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
             Err(_) => return text(StatusCode::BAD_REQUEST, "Could not read the request body\n"),
         };
         let raw = RawRequest {
@@ -242,6 +300,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         diff |= usize::from(x ^ y);
     }
     std::hint::black_box(diff) == 0
+}
+
+/// 413, closing the connection: the rest of the body is never read, so it cannot be reused.
+fn too_large() -> Response<Full<Bytes>> {
+    let mut response = text(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large\n");
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
