@@ -132,7 +132,6 @@ async fn http_empty_token_or_user_is_refused_at_start() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real classifier: src/classify.rs is still a stub on this branch"]
 async fn http_classified_uapi_get_returns_cpanel_json() {
     let s = start().await;
     let (status, body) = send(
@@ -165,7 +164,6 @@ async fn http_classified_uapi_get_returns_cpanel_json() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real classifier: src/classify.rs is still a stub on this branch"]
 async fn http_classified_post_form_changes_state() {
     let s = start().await;
     let head =
@@ -187,7 +185,6 @@ async fn http_classified_post_form_changes_state() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real classifier: src/classify.rs is still a stub on this branch"]
 async fn http_classified_api2_returns_cpanelresult() {
     let s = start().await;
     let query = "cpanel_jsonapi_user=demo&cpanel_jsonapi_apiversion=2&cpanel_jsonapi_module=ZoneEdit&cpanel_jsonapi_func=fetchzone_records&domain=example.com&type=MX";
@@ -222,7 +219,6 @@ async fn http_declared_body_over_the_cap_is_413_without_reading_it() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real classifier: src/classify.rs is still a stub on this branch"]
 async fn http_classified_batch_stops_at_first_failure() {
     let s = start().await;
     let commands = [
@@ -247,7 +243,6 @@ async fn http_classified_batch_stops_at_first_failure() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real classifier: src/classify.rs is still a stub on this branch"]
 async fn http_classified_multipart_upload_stores_the_file() {
     let s = start().await;
     let body = "--XyZ\r\nContent-Disposition: form-data; name=\"dir\"\r\n\r\npublic_html\r\n\
