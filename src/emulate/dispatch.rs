@@ -13,7 +13,7 @@ use super::reply::{
     api2_body, api2_error, uapi_body, uapi_error, uapi_from, unknown_function, unknown_module, Api2Reply, UapiResult,
 };
 use super::state::{missing, Account};
-use super::{domain, email, fileman, mysql, zone};
+use super::{domain, dyndns, email, fileman, mysql, ssl, zone};
 
 /// How deep `Batch::strict` calls may nest (the proxy allows 3; one more level is harmless here).
 const MAX_BATCH_DEPTH: usize = 4;
@@ -36,6 +36,9 @@ const UAPI: &[(&str, &str, UapiHandler)] = &[
     ("DomainInfo", "list_domains", Plain(domain::list_domains)),
     ("DomainInfo", "domains_data", Plain(domain::domains_data)),
     ("DomainInfo", "single_domain_data", Plain(domain::single_domain_data)),
+    ("DynamicDNS", "list", Plain(dyndns::list)),
+    ("DynamicDNS", "create", Plain(dyndns::create)),
+    ("DynamicDNS", "delete", Plain(dyndns::delete)),
     ("Email", "list_pops", Plain(email::list_pops)),
     ("Email", "add_pop", Plain(email::add_pop)),
     ("Email", "delete_pop", Plain(email::delete_pop)),
@@ -56,12 +59,16 @@ const UAPI: &[(&str, &str, UapiHandler)] = &[
         "set_privileges_on_database",
         Plain(mysql::set_privileges_on_database),
     ),
+    ("SSL", "list_certs", Plain(ssl::list_certs)),
+    ("SSL", "fetch_best_for_domain", Plain(ssl::fetch_best_for_domain)),
+    ("SSL", "start_autossl_check", Plain(ssl::start_autossl_check)),
 ];
 
 /// Every API 2 function the emulator knows.
 const API2: &[(&str, &str, Api2Fn)] = &[
     ("Email", "listpops", email::api2_listpops),
     ("Email", "addpop", email::api2_addpop),
+    ("SSL", "installssl", ssl::api2_installssl),
     ("ZoneEdit", "fetchzones", zone::fetchzones),
     ("ZoneEdit", "fetchzone_records", zone::fetchzone_records),
     ("ZoneEdit", "add_zone_record", zone::add_zone_record),

@@ -1,6 +1,6 @@
 //! The emulator's HTTP side: plain HTTP/1.1, one task per connection, graceful stop.
 //!
-//! Per request, in order: the master credential (`Authorization: cpanel USER:TOKEN`, compared in
+//! Per request, in order: a [`SeenRequest`] note (for tests), the master credential (`Authorization: cpanel USER:TOKEN`, compared in
 //! constant time; anything else is 401 `Access denied`), the token whitelist (only `/execute/...`
 //! and `/json-api/cpanel`; anything else is 403 with cPanel's text), the method (GET/POST, else
 //! 405), the body (at most [`MAX_BODY`], else 413), then `classify` — exactly the proxy's
@@ -35,7 +35,7 @@ use crate::classify::{classify, ClassifyError, RawRequest};
 use crate::secret::Secret;
 
 use super::reply::{api2_error, uapi_error};
-use super::Emulator;
+use super::{Emulator, SeenAuth, SeenRequest};
 
 /// The largest request body the emulator reads (cpsrvd's own limit is in this range).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -204,7 +204,14 @@ struct App {
 
 impl App {
     async fn respond(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        if !self.authenticated(req.headers()) {
+        let authorization = self.seen_authorization(req.headers());
+        let authenticated = matches!(authorization.as_slice(), [SeenAuth::Master]);
+        self.emulator.record(SeenRequest {
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            authorization,
+        });
+        if !authenticated {
             return text(StatusCode::UNAUTHORIZED, "Access denied\n");
         }
         let path = req.uri().path();
@@ -265,18 +272,28 @@ impl App {
         }
     }
 
-    /// Exactly one `Authorization: cpanel USER:TOKEN` with the configured pair. The scheme is
-    /// case-insensitive (RFC 9110 §11.1); the credential is compared in constant time.
-    fn authenticated(&self, headers: &HeaderMap) -> bool {
-        let mut values = headers.get_all(AUTHORIZATION).iter();
-        let (Some(value), None) = (values.next(), values.next()) else {
+    /// Each `Authorization` header: [`SeenAuth::Master`] when it is `cpanel USER:TOKEN` with the
+    /// configured pair (scheme case-insensitive, RFC 9110 §11.1; credential compared in constant
+    /// time), else the value itself. A request is authenticated only by exactly one `Master`.
+    fn seen_authorization(&self, headers: &HeaderMap) -> Vec<SeenAuth> {
+        headers
+            .get_all(AUTHORIZATION)
+            .iter()
+            .map(|value| {
+                if self.is_master(value.as_bytes()) {
+                    SeenAuth::Master
+                } else {
+                    SeenAuth::Other(String::from_utf8_lossy(value.as_bytes()).into_owned())
+                }
+            })
+            .collect()
+    }
+
+    fn is_master(&self, value: &[u8]) -> bool {
+        let Some(space) = value.iter().position(|b| *b == b' ') else {
             return false;
         };
-        let bytes = value.as_bytes();
-        let Some(space) = bytes.iter().position(|b| *b == b' ') else {
-            return false;
-        };
-        let (scheme, credential) = (&bytes[..space], &bytes[space + 1..]);
+        let (scheme, credential) = (&value[..space], &value[space + 1..]);
         scheme.eq_ignore_ascii_case(b"cpanel") && constant_time_eq(credential, self.credential.expose().as_bytes())
     }
 }

@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 
 use crate::call::Params;
 
+use super::dyndns::DdnsRecord;
 use super::email::{Forwarder, Mailbox};
 use super::fileman::StoredFile;
 use super::mysql::Database;
+use super::ssl::{seeded_cert, Cert};
 use super::zone::Zone;
 
 /// Everything the emulated cPanel account holds.
@@ -34,12 +36,18 @@ pub(crate) struct Account {
     pub db_users: BTreeMap<String, ()>,
     /// Files by directory (relative to the home directory, no leading or trailing `/`), then name.
     pub files: BTreeMap<String, BTreeMap<String, StoredFile>>,
+    /// Installed SSL certificates, at most one per domain.
+    pub certs: Vec<Cert>,
+    /// Dynamic DNS records.
+    pub ddns: Vec<DdnsRecord>,
+    /// The last number handed out for ids (certificates, Dynamic DNS records).
+    pub next_id: u64,
 }
 
 impl Account {
     /// The seeded account: main domain `example.com`, sub-domain `blog.example.com`, addon
     /// `example.net`, two mailboxes and a forwarder, a zone per domain with A/MX/TXT records, one
-    /// database with its user, and a `public_html/index.html`.
+    /// database with its user, a `public_html/index.html`, and a certificate for `example.com`.
     pub fn seeded(user: &str) -> Self {
         let mut account = Self {
             user: user.to_owned(),
@@ -53,6 +61,9 @@ impl Account {
             databases: BTreeMap::new(),
             db_users: BTreeMap::new(),
             files: BTreeMap::new(),
+            certs: vec![seeded_cert("example.com")],
+            ddns: Vec::new(),
+            next_id: 1,
         };
         for (address, quota) in [
             ("info@example.com", 1024),
