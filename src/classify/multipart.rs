@@ -5,7 +5,8 @@
 //! whatever the header says, so the body must open with exactly the declared delimiter; there
 //! is no preamble, no transport padding, nothing after the close delimiter but one CRLF. Parts
 //! carry only `Content-Disposition: form-data; name="..."[; filename="..."]` and an optional
-//! `Content-Type`. Names are `[A-Za-z0-9_.-]+` and unique; filenames are plain names (no
+//! `Content-Type`. Text field names are `[A-Za-z0-9_.-]+`, file part names anything printable
+//! without `"` or `\`, all unique; filenames are plain names (no
 //! `"`, `/`, `\`, control characters, `.` or `..`). Never writes anything anywhere.
 
 use bytes::Bytes;
@@ -190,11 +191,11 @@ fn disposition(head: &mut PartHead, value: &str) -> Result<(), ClassifyError> {
 
 fn add_part(parts: &mut Parts, head: PartHead, content: &[u8]) -> Result<(), ClassifyError> {
     let name = head.name.ok_or_else(|| bad("multipart part without a name"))?;
-    if !is_part_name(&name) {
-        return Err(bad("multipart part names must be [A-Za-z0-9_.-]"));
-    }
     match head.filename {
         Some(filename) => {
+            if !is_file_part_name(&name) {
+                return Err(bad("invalid multipart file part name"));
+            }
             if !is_plain_filename(&filename) {
                 return Err(bad("invalid upload filename"));
             }
@@ -206,6 +207,9 @@ fn add_part(parts: &mut Parts, head: PartHead, content: &[u8]) -> Result<(), Cla
             });
         }
         None => {
+            if !is_part_name(&name) {
+                return Err(bad("multipart part names must be [A-Za-z0-9_.-]"));
+            }
             let value = String::from_utf8(content.to_vec()).map_err(|_| bad("multipart text fields must be UTF-8"))?;
             let pair = (name, value);
             check_pair(&pair)?;
@@ -217,6 +221,14 @@ fn add_part(parts: &mut Parts, head: PartHead, content: &[u8]) -> Result<(), Cla
 
 fn is_part_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// The field name of a file part. Clients name it freely: cpanel-cli uses the local path it
+/// uploads (`/home/me/site/index.html`), so `/`, spaces and non-ASCII are allowed; control
+/// characters (refused with the header line), `"` and `\` are not. The name never selects
+/// anything in the upload and is re-quoted on forwarding.
+fn is_file_part_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 1024 && !name.chars().any(|c| c.is_control() || matches!(c, '"' | '\\'))
 }
 
 fn is_plain_filename(name: &str) -> bool {
@@ -253,6 +265,19 @@ mod tests {
         assert_eq!(parts.files[0].filename, "a b.txt");
         assert_eq!(parts.files[0].content_type.as_deref(), Some("text/plain"));
         assert_eq!(&parts.files[0].data[..], b"line1\r\nline2");
+    }
+
+    #[test]
+    fn file_part_names_may_be_local_paths_as_cpanel_cli_sends_them() {
+        let b = body(&[
+            "Content-Disposition: form-data; name=\"dir\"\r\n\r\npublic_html",
+            "Content-Disposition: form-data; name=\"/home/me/My Site/hello.txt\"; filename=\"hello.txt\"\r\n\r\nhi",
+        ]);
+        let parts = parse(CT, &b, 0).unwrap();
+        assert_eq!(parts.files[0].field, "/home/me/My Site/hello.txt");
+        // Text fields keep the strict name rule: they become parameters.
+        let text = body(&["Content-Disposition: form-data; name=\"a/b\"\r\n\r\nv"]);
+        assert!(parse(CT, &text, 0).is_err());
     }
 
     #[test]
