@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of cpgate: unit, property and integration tests.
-# Installs what a fresh machine lacks first (nothing beyond the Rust toolchain yet).
+# Runs every test of cpgate: unit, property, integration, and the compatibility tests with the
+# real cPanel clients (tests/clients).
+# Installs what a fresh machine lacks first: a throwaway Python virtual environment in
+# target/client-venv with the clients pinned in tests/clients/requirements.txt (from PyPI),
+# re-created whenever that file changes. Needs python3 (3.11 or newer) with the venv module.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,5 +11,25 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is missing: install Rust (https://rustup.rs) first" >&2
   exit 1
 fi
+
+venv="$PWD/target/client-venv"
+requirements="tests/clients/requirements.txt"
+stamp="$venv/.requirements"
+if ! cmp -s "$requirements" "$stamp" 2>/dev/null || [ ! -x "$venv/bin/python" ]; then
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "python3 is missing: the client compatibility tests need Python 3.11 or newer" >&2
+    exit 1
+  fi
+  echo "installing the cPanel clients for the compatibility tests into $venv" >&2
+  rm -rf "$venv"
+  mkdir -p target
+  if ! python3 -m venv "$venv"; then
+    echo "python3 -m venv failed: install the venv module (e.g. apt-get install python3-venv)" >&2
+    exit 1
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$requirements"
+  cp "$requirements" "$stamp"
+fi
+export CPGATE_CLIENT_VENV="$venv"
 
 cargo test --all-targets "$@"

@@ -52,9 +52,11 @@ pub(crate) fn create(account: &mut Account, call: &CpanelCall) -> UapiResult {
     if !is_hostname(&domain) {
         return Err(format!("\u{201c}{domain}\u{201d} is not a valid domain name."));
     }
-    let under_owned = account
-        .domains()
-        .any(|owned| domain.strip_suffix(&owned.to_ascii_lowercase()).is_some_and(|rest| rest.ends_with('.')));
+    let under_owned = account.domains().any(|owned| {
+        domain
+            .strip_suffix(&owned.to_ascii_lowercase())
+            .is_some_and(|rest| rest.ends_with('.'))
+    });
     if !under_owned {
         return Err(format!(
             "\u{201c}{domain}\u{201d} is not a subdomain of a domain that this account controls."
@@ -64,7 +66,9 @@ pub(crate) fn create(account: &mut Account, call: &CpanelCall) -> UapiResult {
         return Err(format!("The description cannot exceed {MAX_DESCRIPTION} characters."));
     }
     if account.ddns.iter().any(|r| r.domain == domain) {
-        return Err(format!("A Dynamic DNS record for \u{201c}{domain}\u{201d} already exists."));
+        return Err(format!(
+            "A Dynamic DNS record for \u{201c}{domain}\u{201d} already exists."
+        ));
     }
     account.next_id += 1;
     let record = DdnsRecord {
@@ -84,7 +88,9 @@ pub(crate) fn delete(account: &mut Account, call: &CpanelCall) -> UapiResult {
     let before = account.ddns.len();
     account.ddns.retain(|r| r.id != id);
     if account.ddns.len() == before {
-        return Err(format!("No Dynamic DNS record with the ID \u{201c}{id}\u{201d} exists."));
+        return Err(format!(
+            "No Dynamic DNS record with the ID \u{201c}{id}\u{201d} exists."
+        ));
     }
     Ok(json!({"deleted": 1}))
 }

@@ -267,3 +267,40 @@ async fn http_classified_multipart_upload_stores_the_file() {
     );
     s.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn http_seen_records_each_request_and_stores_the_master_only_as_a_kind() {
+    use super::super::{SeenAuth, SeenRequest};
+    let s = start().await;
+    send(s.addr, &format!("GET /execute/Email/list_pops HTTP/1.1\r\n{AUTH}"), "").await;
+    send(
+        s.addr,
+        "POST /json-api/cpanel HTTP/1.1\r\nAuthorization: Bearer leaked.jwt\r\n",
+        "",
+    )
+    .await;
+    send(s.addr, "GET /execute/Email/list_pops HTTP/1.1\r\n", "").await;
+    let seen = s.emulator.seen();
+    assert_eq!(
+        seen,
+        [
+            SeenRequest {
+                method: "GET".into(),
+                path: "/execute/Email/list_pops".into(),
+                authorization: vec![SeenAuth::Master],
+            },
+            SeenRequest {
+                method: "POST".into(),
+                path: "/json-api/cpanel".into(),
+                authorization: vec![SeenAuth::Other("Bearer leaked.jwt".into())],
+            },
+            SeenRequest {
+                method: "GET".into(),
+                path: "/execute/Email/list_pops".into(),
+                authorization: vec![],
+            },
+        ]
+    );
+    assert!(!format!("{seen:?}").contains(TOKEN));
+    s.stop().await.unwrap();
+}

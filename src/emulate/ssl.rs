@@ -86,7 +86,9 @@ pub(crate) fn api2_installssl(account: &mut Account, call: &CpanelCall) -> Api2R
     match install(account, call) {
         Ok(domain) => {
             let text = format!("The SSL certificate is now installed onto the domain \u{201c}{domain}\u{201d}.");
-            Api2Reply::ok(vec![json!({"result": 1, "status": 1, "output": text, "statusmsg": text})])
+            Api2Reply::ok(vec![
+                json!({"result": 1, "status": 1, "output": text, "statusmsg": text}),
+            ])
         }
         Err(reason) => Api2Reply::result_failure(reason),
     }

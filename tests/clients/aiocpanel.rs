@@ -26,7 +26,10 @@ async fn aiocpanel_fetches_the_certificate_over_verified_tls() {
     assert_eq!(cert["cab"], expected["cab"]);
     let requests = stack.upstream_requests();
     assert_eq!(requests.len(), 1);
-    assert_eq!((requests[0].method.as_str(), requests[0].path.as_str()), ("GET", "/execute/SSL/fetch_best_for_domain"));
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].path.as_str()),
+        ("GET", "/execute/SSL/fetch_best_for_domain")
+    );
     stack.stop().await;
 }
 
@@ -34,9 +37,13 @@ async fn aiocpanel_fetches_the_certificate_over_verified_tls() {
 async fn aiocpanel_creates_then_lists_a_dynamic_dns_record() {
     let stack = Stack::start().await;
     let token = stack.token();
-    let created = aiocpanel(&stack, &token, &["create_dynamic_dns", "home.example.com", "NAS at home"])
-        .await
-        .result();
+    let created = aiocpanel(
+        &stack,
+        &token,
+        &["create_dynamic_dns", "home.example.com", "NAS at home"],
+    )
+    .await
+    .result();
     assert_eq!(created["domain"], "home.example.com");
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 32);

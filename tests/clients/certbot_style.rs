@@ -7,7 +7,8 @@ use cpgate::call::{Api, CpanelCall, Params};
 use crate::stack::{driver, Stack};
 
 const CRT: &str = "-----BEGIN CERTIFICATE-----\nMIIBfakeLEAF+/=\n-----END CERTIFICATE-----\n";
-const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC+/=SECRETKEYBODY\n-----END PRIVATE KEY-----\n";
+const KEY: &str =
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC+/=SECRETKEYBODY\n-----END PRIVATE KEY-----\n";
 const CAB: &str = "-----BEGIN CERTIFICATE-----\nMIIBfakeCA+/=\n-----END CERTIFICATE-----\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,14 +35,23 @@ async fn installssl_with_the_key_in_the_query_installs_it_and_keeps_it_out_of_th
         Params::from_unique_pairs([("domain", "example.com")]),
     );
     let installed = stack.emulator.handle(&call).1["data"].clone();
-    assert_eq!((installed["crt"].as_str(), installed["key"].as_str()), (Some(CRT), Some(KEY)));
+    assert_eq!(
+        (installed["crt"].as_str(), installed["key"].as_str()),
+        (Some(CRT), Some(KEY))
+    );
     assert_eq!(installed["cab"].as_str(), Some(CAB));
 
     let requests = stack.upstream_requests();
     assert_eq!(requests.len(), 1);
-    assert_eq!((requests[0].method.as_str(), requests[0].path.as_str()), ("GET", "/json-api/cpanel"));
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].path.as_str()),
+        ("GET", "/json-api/cpanel")
+    );
     let audit = std::fs::read_to_string(&stack.audit).unwrap();
-    assert!(!audit.contains("SECRETKEYBODY"), "the private key reached the audit log");
+    assert!(
+        !audit.contains("SECRETKEYBODY"),
+        "the private key reached the audit log"
+    );
     let request = stack
         .audit_records()
         .into_iter()
@@ -67,7 +77,10 @@ async fn installssl_for_a_domain_outside_the_policy_is_refused_in_api2_shape() {
     let out = run.json();
     assert_eq!(out["status"], 403, "{run:#?}");
     let result = &out["result"]["cpanelresult"];
-    assert_eq!((result["module"].as_str(), result["func"].as_str()), (Some("SSL"), Some("installssl")));
+    assert_eq!(
+        (result["module"].as_str(), result["func"].as_str()),
+        (Some("SSL"), Some("installssl"))
+    );
     assert_eq!(result["cpgate"]["code"], "forbidden");
     assert!(stack.upstream_paths().is_empty());
     stack.stop().await;

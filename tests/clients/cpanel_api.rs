@@ -50,7 +50,11 @@ async fn basic_auth_post_with_allowed_params_creates_the_mailbox() {
     assert_eq!(result["status"], 1, "{run:#?}");
     assert_eq!(result["data"], "newbox+example.com");
     let pops = emulator_answer(&stack, Api::Uapi, "Email", "list_pops", &[]);
-    assert!(pops["data"].as_array().unwrap().iter().any(|p| p["email"] == "newbox@example.com"));
+    assert!(pops["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["email"] == "newbox@example.com"));
     assert_eq!(stack.upstream_paths(), ["/execute/Email/add_pop"]);
     stack.stop().await;
 }
@@ -58,9 +62,21 @@ async fn basic_auth_post_with_allowed_params_creates_the_mailbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api2_call_with_selectors_in_the_body_returns_the_emulators_answer() {
     let stack = Stack::start().await;
-    let args = ["utoken", "cpanel2", "ZoneEdit", "fetchzone_records", "domain=example.com"];
+    let args = [
+        "utoken",
+        "cpanel2",
+        "ZoneEdit",
+        "fetchzone_records",
+        "domain=example.com",
+    ];
     let run = cpanel_api(&stack, &stack.token(), &args).await;
-    let expected = emulator_answer(&stack, Api::Api2, "ZoneEdit", "fetchzone_records", &[("domain", "example.com")]);
+    let expected = emulator_answer(
+        &stack,
+        Api::Api2,
+        "ZoneEdit",
+        "fetchzone_records",
+        &[("domain", "example.com")],
+    );
     assert_eq!(run.result(), expected);
     assert_eq!(run.result()["cpanelresult"]["event"]["result"], 1);
     assert_eq!(stack.upstream_paths(), ["/json-api/cpanel"]);
@@ -70,7 +86,14 @@ async fn api2_call_with_selectors_in_the_body_returns_the_emulators_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_uapi_call_comes_back_as_a_uapi_error_result() {
     let stack = Stack::start().await;
-    let args = ["utoken", "uapi", "Email", "delete_pop", "email=info", "domain=example.com"];
+    let args = [
+        "utoken",
+        "uapi",
+        "Email",
+        "delete_pop",
+        "email=info",
+        "domain=example.com",
+    ];
     let run = cpanel_api(&stack, &stack.token(), &args).await;
     let result = run.result();
     assert_eq!(result["status"], 0);
@@ -79,14 +102,26 @@ async fn denied_uapi_call_comes_back_as_a_uapi_error_result() {
     assert!(!result["errors"][0].as_str().unwrap().is_empty());
     assert!(stack.upstream_paths().is_empty());
     let pops = emulator_answer(&stack, Api::Uapi, "Email", "list_pops", &[]);
-    assert!(pops["data"].as_array().unwrap().iter().any(|p| p["email"] == "info@example.com"));
+    assert!(pops["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["email"] == "info@example.com"));
     stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_api2_call_comes_back_as_a_cpanelresult_error() {
     let stack = Stack::start().await;
-    let args = ["password", "cpanel2", "Email", "addpop", "email=x", "domain=example.com", "password=p"];
+    let args = [
+        "password",
+        "cpanel2",
+        "Email",
+        "addpop",
+        "email=x",
+        "domain=example.com",
+        "password=p",
+    ];
     let run = cpanel_api(&stack, &stack.token(), &args).await;
     let result = &run.result()["cpanelresult"];
     assert_eq!(

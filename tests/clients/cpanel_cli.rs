@@ -15,7 +15,10 @@ async fn cpanel(stack: &Stack, token: &str, args: &[&str]) -> Run {
     let home = stack.scratch.join("home");
     std::fs::create_dir_all(&home).unwrap();
     let env = vec![
-        ("CPANEL_HOSTNAME".to_owned(), format!("127.0.0.1:{}/", stack.addr.port())),
+        (
+            "CPANEL_HOSTNAME".to_owned(),
+            format!("127.0.0.1:{}/", stack.addr.port()),
+        ),
         ("CPANEL_USERNAME".to_owned(), DEV.to_owned()),
         ("CPANEL_UTOKEN".to_owned(), token.to_owned()),
         ("HOME".to_owned(), home.display().to_string()),
@@ -58,7 +61,10 @@ async fn cpanel_cli_uploads_a_file_into_an_allowed_directory() {
     .await;
     assert!(run.success, "{run:#?}");
     assert_eq!(run.stdout.trim(), "OK");
-    let stored = stack.emulator.file("public_html", "hello.txt").expect("the upload reached cPanel");
+    let stored = stack
+        .emulator
+        .file("public_html", "hello.txt")
+        .expect("the upload reached cPanel");
     assert_eq!(&stored[..], content.as_bytes());
     assert_eq!(stack.upstream_paths(), ["/execute/Fileman/upload_files"]);
     let request = stack
@@ -76,7 +82,12 @@ async fn cpanel_cli_upload_outside_the_allowed_directory_fails_with_the_403() {
     let stack = Stack::start().await;
     let file = stack.scratch.join("evil.txt");
     std::fs::write(&file, "x").unwrap();
-    let run = cpanel(&stack, &stack.token(), &["upload", "file", "etc", file.to_str().unwrap()]).await;
+    let run = cpanel(
+        &stack,
+        &stack.token(),
+        &["upload", "file", "etc", file.to_str().unwrap()],
+    )
+    .await;
     assert!(!run.success, "{run:#?}");
     // cpanel-cli's upload reports the HTTP status it got, not the body.
     assert!(run.stderr.contains("cpanel: HTTP 403 response"), "{run:#?}");

@@ -211,7 +211,9 @@ impl Run {
     /// `(exception class, message)` of a driver run that raised.
     pub fn exception(&self) -> (String, String) {
         let v = self.json();
-        let class = v["exception"].as_str().unwrap_or_else(|| panic!("the client did not raise: {self:#?}"));
+        let class = v["exception"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the client did not raise: {self:#?}"));
         (class.to_owned(), v["message"].as_str().unwrap_or_default().to_owned())
     }
 }
@@ -233,7 +235,9 @@ pub fn venv() -> PathBuf {
 
 /// Runs `tests/clients/py/SCRIPT` with the venv's Python.
 pub async fn driver(script: &str, args: &[&str], env: &[(String, String)]) -> Run {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/py").join(script);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients/py")
+        .join(script);
     let python = venv().join("bin/python");
     let mut all = vec![script.display().to_string()];
     all.extend(args.iter().map(|a| a.to_string()));

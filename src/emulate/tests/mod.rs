@@ -8,6 +8,7 @@ use super::Emulator;
 use crate::call::{Api, CpanelCall, Params};
 
 mod email;
+mod ssl;
 mod stores;
 mod zone;
 
