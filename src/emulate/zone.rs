@@ -130,7 +130,8 @@ pub(crate) fn fetchzones(account: &mut Account, _call: &CpanelCall) -> Api2Reply
     Api2Reply::ok(vec![json!({"status": 1, "statusmsg": "Zones fetched", "zones": zones})])
 }
 
-/// API 2 `ZoneEdit::fetchzone_records`: `domain`, optional `type` and `name` filters.
+/// API 2 `ZoneEdit::fetchzone_records`: `domain`, optional `type`, `name` and `txtdata`
+/// filters (certbot-dns-cpanel finds its challenge record by all three).
 pub(crate) fn fetchzone_records(account: &mut Account, call: &CpanelCall) -> Api2Reply {
     let zone = match zone_of(account, &call.params) {
         Ok(zone) => zone,
@@ -143,12 +144,14 @@ pub(crate) fn fetchzone_records(account: &mut Account, call: &CpanelCall) -> Api
     };
     let type_filter = optional(&call.params, "type");
     let name_filter = optional(&call.params, "name").map(|n| n.trim_end_matches('.').to_ascii_lowercase());
+    let txt_filter = optional(&call.params, "txtdata");
     let rows = zone
         .records
         .iter()
         .enumerate()
         .filter(|(_, r)| type_filter.is_none_or(|t| t.eq_ignore_ascii_case(r.data.type_name())))
         .filter(|(_, r)| name_filter.as_deref().is_none_or(|n| r.name.trim_end_matches('.') == n))
+        .filter(|(_, r)| txt_filter.is_none_or(|t| matches!(&r.data, Data::Txt(text) if text == t)))
         .map(|(i, r)| record_json(zone, i, r))
         .collect();
     Api2Reply::ok(rows)

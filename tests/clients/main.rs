@@ -13,7 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod aiocpanel;
-mod certbot_style;
+mod certbot_dns_cpanel;
 mod cpanel_api;
 mod cpanel_cli;
 mod stack;

@@ -32,8 +32,8 @@ pub const MASTER: &str = "CLIENTSMASTERTOKEN0123456789ABCD";
 pub const DEV: &str = "contractor";
 
 /// The developer's policy: a few reads, mailbox creation on example.com, uploads below
-/// public_html, API 2 zone reads, and certificate installation for example.com as
-/// certbot-dns-cpanel does it (GET). Everything else is denied by default; deletions explicitly.
+/// public_html, API 2 zone reads, and what certbot-dns-cpanel needs for example.com (its
+/// `_acme-challenge` TXT records and certificate installation, by GET). Everything else is denied by default; deletions explicitly.
 pub const POLICY: &str = r#"
 description = "Contractor driving the real cPanel clients (tests/clients)"
 
@@ -57,6 +57,22 @@ dir = ["public_html", "public_html/*"]
 [[allow]]
 api = "api2"
 calls = ["ZoneEdit::fetchzones", "ZoneEdit::fetchzone_records"]
+
+[[allow]]
+api = "api2"
+calls = ["ZoneEdit::add_zone_record"]
+methods = ["GET"]
+[allow.params]
+domain = ["example.com"]
+name = ["_acme-challenge", "_acme-challenge.*"]
+type = ["TXT"]
+
+[[allow]]
+api = "api2"
+calls = ["ZoneEdit::remove_zone_record"]
+methods = ["GET"]
+[allow.params]
+domain = ["example.com"]
 
 [[allow]]
 api = "api2"

@@ -201,3 +201,27 @@ fn zone_validation_failures() {
         "failed edits leave the serial alone"
     );
 }
+
+#[test]
+fn zone_records_filter_by_txtdata_as_certbot_dns_cpanel_relies_on() {
+    let e = Emulator::new("demo");
+    for value in ["first", "second"] {
+        let add = [
+            ("domain", "example.com"),
+            ("name", "_acme-challenge"),
+            ("type", "TXT"),
+            ("txtdata", value),
+        ];
+        api2(&e, "ZoneEdit", "add_zone_record", &add);
+    }
+    let find = [
+        ("domain", "example.com"),
+        ("name", "_acme-challenge.example.com."),
+        ("type", "TXT"),
+        ("txtdata", "second"),
+    ];
+    let r = api2(&e, "ZoneEdit", "fetchzone_records", &find);
+    let rows = r["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["txtdata"], "second");
+}
