@@ -88,3 +88,16 @@ async fn aiocpanel_refuses_a_gateway_certificate_it_does_not_trust() {
     assert!(stack.upstream_paths().is_empty());
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aiocpanel_with_a_default_session_trusts_the_gateway_through_ssl_cert_file() {
+    let stack = Stack::start().await;
+    let mut env = stack.client_env(&stack.token());
+    env.retain(|(k, _)| k != "CPGATE_CA");
+    env.push(("CPGATE_CA".into(), "default".into()));
+    env.push(("SSL_CERT_FILE".into(), stack.ca.display().to_string()));
+    let listed = driver("aiocpanel_call.py", &["list_dynamic_dns"], &env).await.result();
+    assert_eq!(listed, serde_json::json!([]));
+    assert_eq!(stack.upstream_paths(), ["/execute/DynamicDNS/list"]);
+    stack.stop().await;
+}

@@ -6,7 +6,8 @@ METHOD is one of the client's public methods: fetch_certificate DOMAIN, start_au
 list_dynamic_dns, create_dynamic_dns DOMAIN DESCRIPTION.
 Connection settings come from the environment: CPGATE_HOST, CPGATE_PORT, CPGATE_USER,
 CPGATE_TOKEN, and CPGATE_CA: the CA file the aiohttp session verifies cpgate's certificate with
-(`system` for the system roots only).
+(`system` for the system roots only; `default` for aiohttp's default context, which reads
+SSL_CERT_FILE).
 
 Prints one JSON line: {"result": ...} or {"exception": CLASS, "message": TEXT}.
 """
@@ -36,8 +37,13 @@ def plain(value):
 async def main(argv):
     method, *args = argv
     ca = os.environ["CPGATE_CA"]
-    context = ssl.create_default_context() if ca == "system" else ssl.create_default_context(cafile=ca)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
+    if ca == "default":
+        connector = aiohttp.TCPConnector()
+    elif ca == "system":
+        connector = aiohttp.TCPConnector(ssl=ssl.create_default_context())
+    else:
+        connector = aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=ca))
+    async with aiohttp.ClientSession(connector=connector) as session:
         client = CpanelClient(
             session,
             os.environ["CPGATE_HOST"],
