@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
 use crate::secret::Secret;
@@ -33,6 +33,7 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     shutdown: tokio::sync::oneshot::Sender<()>,
     admin_shutdown: tokio::sync::oneshot::Sender<()>,
+    tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -42,7 +43,7 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
     let tls = match &server.tls {
         Some(files) => {
             let config = crate::tls::server_config(&files.cert, &files.key, server.client_ca.as_deref())?;
-            Some(TlsAcceptor::from(Arc::new(config)))
+            Some(Arc::new(ArcSwap::from_pointee(config)))
         }
         None => {
             tracing::warn!(
@@ -69,7 +70,7 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
         "cpgate listening"
     );
     watch_policies(app.clone());
-    let task = tokio::spawn(crate::server::serve(app.clone(), listener, tls, async {
+    let task = tokio::spawn(crate::server::serve(app.clone(), listener, tls.clone(), async {
         let _ = rx.await;
     }));
     Ok(Running {
@@ -79,10 +80,23 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
         shutdown: tx,
         admin_shutdown: admin_tx,
         task,
+        tls,
     })
 }
 
 impl Running {
+    /// Re-reads the certificate and key (SIGHUP, after renewal). New connections use them;
+    /// on error the current ones stay in force.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        let (Some(swap), Some(files)) = (&self.tls, &self.app.config.server.tls) else {
+            return Ok(());
+        };
+        let server = &self.app.config.server;
+        let config = crate::tls::server_config(&files.cert, &files.key, server.client_ca.as_deref())?;
+        swap.store(Arc::new(config));
+        Ok(())
+    }
+
     /// Serves until SIGTERM/SIGINT, reloading policies on SIGHUP.
     pub async fn wait_for_signals(self) -> anyhow::Result<()> {
         let mut term = signal(SignalKind::terminate())?;
@@ -96,6 +110,10 @@ impl Running {
                     reload(&self.app, "SIGHUP").await;
                     if let Err(e) = self.app.audit.reopen().await {
                         tracing::error!(error = %e, "could not reopen the audit log");
+                    }
+                    match self.reload_tls() {
+                        Ok(()) => tracing::info!("TLS certificate reloaded"),
+                        Err(e) => tracing::error!(error = %e, "TLS reload failed; the current certificate stays in force"),
                     }
                 }
             }
