@@ -127,7 +127,11 @@ impl App {
                 Target::Jti(jti) => (None, Some(jti.clone())),
                 Target::Developer(dev) => (Some(dev.to_string()), None),
             };
-            tracing::info!(developer = developer.as_deref().unwrap_or("-"), jti = jti.as_deref().unwrap_or("-"), "revocation picked up");
+            tracing::info!(
+                developer = developer.as_deref().unwrap_or("-"),
+                jti = jti.as_deref().unwrap_or("-"),
+                "revocation picked up"
+            );
             let record = Record {
                 event: Some(Event::TokenRevoked),
                 developer,

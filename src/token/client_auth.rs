@@ -94,7 +94,10 @@ impl ClientAuth {
     ) -> Result<(), ClientAuthError> {
         let address = address_key(ip);
         let now = Instant::now();
-        let wait = [self.by_client.throttled(client, now), self.by_address.throttled(&address, now)];
+        let wait = [
+            self.by_client.throttled(client, now),
+            self.by_address.throttled(&address, now),
+        ];
         if let Some(wait) = wait.into_iter().flatten().max() {
             return Err(ClientAuthError::Throttled(wait));
         }

@@ -18,7 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{
+    HeaderValue, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
@@ -139,7 +141,10 @@ pub async fn token(app: &App, req: Request<Incoming>, client_ip: IpAddr, request
 /// Handles `/.well-known/jwks.json`: the public keys, or 404 for HS256 (its keys are secret).
 pub fn jwks(app: &App, method: &http::Method) -> Response<Body> {
     if method != http::Method::GET {
-        let mut r = json_response(StatusCode::METHOD_NOT_ALLOWED, &error_body("invalid_request", "use GET"));
+        let mut r = json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &error_body("invalid_request", "use GET"),
+        );
         r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
         return r;
     }
@@ -161,10 +166,7 @@ pub fn jwks(app: &App, method: &http::Method) -> Response<Body> {
 pub fn check_scope(policy: &Policy, scope: &str) -> Result<(), String> {
     let patterns = parse_scope(scope).map_err(str::to_owned)?;
     match patterns.iter().position(|p| !policy.may_allow(p)) {
-        Some(i) => Err(format!(
-            "scope entry {} names calls the policy never allows",
-            i + 1
-        )),
+        Some(i) => Err(format!("scope entry {} names calls the policy never allows", i + 1)),
         None => Ok(()),
     }
 }
@@ -232,7 +234,9 @@ async fn grant(
         .await
         .map_err(|e| match e {
             ClientAuthError::Invalid if policy.is_none() => OAuthError::InvalidClient("unknown client id"),
-            ClientAuthError::Invalid if hash.is_none() => OAuthError::InvalidClient("the policy has no client_secret_hash"),
+            ClientAuthError::Invalid if hash.is_none() => {
+                OAuthError::InvalidClient("the policy has no client_secret_hash")
+            }
             ClientAuthError::Invalid => OAuthError::InvalidClient("wrong client secret"),
             ClientAuthError::Throttled(wait) => OAuthError::Throttled(wait),
             ClientAuthError::Busy => OAuthError::Unavailable("the token endpoint is busy; retry shortly"),
@@ -252,15 +256,16 @@ async fn grant(
     let mut rules = crate::app::token_rules(&app.config);
     rules.max_ttl = max;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let issued = issue(&app.keys(), &rules, &policy.developer, ttl, form.scope.as_deref(), now).map_err(|e| match e {
-        IssueError::InvalidScope(why) => OAuthError::InvalidScope(why),
-        IssueError::TooLong => OAuthError::InvalidScope("scope too long".into()),
-        IssueError::CannotSign => OAuthError::UnauthorizedClient("this gateway only verifies tokens".into()),
-        other => OAuthError::Unavailable(match other {
-            IssueError::Signing(_) => "signing failed",
-            _ => "the token could not be issued",
-        }),
-    })?;
+    let issued =
+        issue(&app.keys(), &rules, &policy.developer, ttl, form.scope.as_deref(), now).map_err(|e| match e {
+            IssueError::InvalidScope(why) => OAuthError::InvalidScope(why),
+            IssueError::TooLong => OAuthError::InvalidScope("scope too long".into()),
+            IssueError::CannotSign => OAuthError::UnauthorizedClient("this gateway only verifies tokens".into()),
+            other => OAuthError::Unavailable(match other {
+                IssueError::Signing(_) => "signing failed",
+                _ => "the token could not be issued",
+            }),
+        })?;
 
     let mut body = serde_json::json!({
         "access_token": issued.token,
@@ -342,7 +347,9 @@ fn basic_credentials(value: &[u8]) -> Result<(String, Zeroizing<String>), OAuthE
         None => return Err(OAuthError::InvalidClient("malformed Authorization value")),
     };
     if !scheme.eq_ignore_ascii_case(b"basic") {
-        return Err(OAuthError::InvalidClient("only HTTP Basic client authentication is supported"));
+        return Err(OAuthError::InvalidClient(
+            "only HTTP Basic client authentication is supported",
+        ));
     }
     let decoded = Zeroizing::new(
         STANDARD

@@ -44,13 +44,13 @@ mod tests;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use authorization::{check_claimed_developer, parse_authorization, Credential, MAX_AUTHORIZATION_LEN};
 pub use client_auth::{generate_client_secret, hash_client_secret, verify_client_secret, ClientAuth};
 pub use endpoint::check_scope;
-pub use revocation::{Revocation, Revocations};
-pub use authorization::{check_claimed_developer, parse_authorization, Credential, MAX_AUTHORIZATION_LEN};
 pub use generate::{generate_key, GeneratedKey};
 pub use issue::{issue, IssuedToken};
 pub use keys::{KeyRing, MIN_HMAC_KEY_LEN};
+pub use revocation::{Revocation, Revocations};
 pub use verify::{TokenRules, Verifier, MAX_JTI_LEN, MAX_SCOPE_ENTRIES};
 
 /// The longest access token accepted (bytes), checked before any decoding.

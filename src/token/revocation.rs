@@ -93,7 +93,12 @@ impl Revocations {
     pub fn merged(&self, entries: &[Revocation], now: u64, lifetime: u64) -> (Revocations, Vec<Revocation>) {
         let live = |at: u64| at.saturating_add(lifetime) > now;
         let mut next = Revocations {
-            jtis: self.jtis.iter().filter(|(_, &at)| live(at)).map(|(k, &v)| (k.clone(), v)).collect(),
+            jtis: self
+                .jtis
+                .iter()
+                .filter(|(_, &at)| live(at))
+                .map(|(k, &v)| (k.clone(), v))
+                .collect(),
             developers: self
                 .developers
                 .iter()
@@ -220,7 +225,10 @@ pub fn append(path: &Path, entry: &Revocation, now: u64, lifetime: u64) -> Resul
         path: path.to_owned(),
         message,
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create folder: {e}")))?;
     let mut lock_name = path.as_os_str().to_owned();
     lock_name.push(".lock");
@@ -267,7 +275,8 @@ pub fn append(path: &Path, entry: &Revocation, now: u64, lifetime: u64) -> Resul
     tmp.write_all(body.as_bytes())
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| err(format!("cannot write: {e}")))?;
-    tmp.persist(path).map_err(|e| err(format!("cannot replace: {}", e.error)))?;
+    tmp.persist(path)
+        .map_err(|e| err(format!("cannot replace: {}", e.error)))?;
     sync_dir(dir);
     Ok(dropped)
 }
@@ -315,7 +324,10 @@ mod tests {
         assert!(!set.is_revoked(&principal("alice", "j2", 900)));
         assert!(set.is_revoked(&principal("bob", "x", 999)));
         assert!(set.is_revoked(&principal("bob", "x", 1000)), "same second: revoked");
-        assert!(!set.is_revoked(&principal("bob", "x", 1001)), "issued after the revocation");
+        assert!(
+            !set.is_revoked(&principal("bob", "x", 1001)),
+            "issued after the revocation"
+        );
     }
 
     #[test]
