@@ -1,6 +1,7 @@
 //! The request path, as plain async steps in one direction (see the crate docs):
 //! admit -> authenticate -> read body -> classify -> authorize -> rate_limit -> audit -> forward
-//! -> respond.
+//! -> respond. The token broker's own routes (`POST /oauth/token`, `GET /.well-known/jwks.json`)
+//! branch off before step 1 and answer in OAuth/JOSE shapes (see `token::endpoint`).
 //!
 //! Never: forward anything not rebuilt from the authorized call, forward before the `request`
 //! record reached the kernel, let an error escape as anything but a cPanel-shaped response.

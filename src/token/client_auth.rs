@@ -4,7 +4,7 @@
 //!
 //! Owns: secret generation ([`generate_client_secret`]), hashing ([`hash_client_secret`],
 //! argon2id with the crate's default parameters), and verification: off the async workers
-//! (`spawn_blocking`), at most [`ClientAuth::MAX_CONCURRENT`]-ish at once (a semaphore), with
+//! (`spawn_blocking`), at most one per CPU at once (a semaphore), with
 //! failed attempts throttled per client id and per source address before any hashing.
 //!
 //! Never: put a secret or a hash into an error, a log line or a `Debug` output; answer an

@@ -239,7 +239,9 @@ pub fn append(path: &Path, entry: &Revocation, now: u64, lifetime: u64) -> Resul
         .mode(0o600)
         .open(PathBuf::from(lock_name))
         .map_err(|e| err(format!("cannot open the lock file: {e}")))?;
-    lock.lock().map_err(|e| err(format!("cannot lock: {e}")))?;
+    // Held until the end of this function (dropping the guard unlocks).
+    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| err(format!("cannot lock: {e}")))?;
 
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
