@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 use crate::audit::{AuditLog, AuditOptions, Event, Record};
 use crate::config::Config;
 use crate::forward::Upstream;
+use crate::metrics::Metrics;
 use crate::policy::{LoadOptions, PolicySet};
 use crate::ratelimit::{Limit, MemoryStore, RateLimitStore};
 use crate::token::revocation::{self, Target};
@@ -32,6 +33,7 @@ pub struct App {
     pub audit: AuditLog,
     /// By account name (`default` for `[upstream]`).
     pub upstreams: HashMap<String, Upstream>,
+    pub metrics: Metrics,
 }
 
 /// Why the gateway could not start; each names what to fix.
@@ -84,6 +86,7 @@ impl App {
             limiter: Box::new(MemoryStore::new()),
             audit,
             upstreams,
+            metrics: Metrics::new(),
             config,
         })
     }
@@ -176,6 +179,7 @@ impl App {
         if let Err(e) = self.audit.append(record).await {
             tracing::error!(error = %e, "could not audit the policy reload");
         }
+        self.metrics.policy_reload(result.is_ok());
         let set = result?;
         let count = set.len();
         self.policies.store(Arc::new(set));

@@ -19,6 +19,7 @@
 //! 7. `forward`: the upstream request rebuilt from the authorized view, master credential inserted.
 //! 8. `respond`: the `response` or `denied` record; errors become cPanel-shaped responses.
 
+pub mod admin;
 pub mod admit;
 pub mod app;
 pub mod audit;
@@ -31,6 +32,7 @@ pub mod emulate;
 pub mod error;
 pub mod forward;
 pub mod idle;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod principal;

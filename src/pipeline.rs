@@ -39,6 +39,8 @@ pub struct Ctx {
     pub principal: Option<Principal>,
     pub call: Option<CpanelCall>,
     pub rule: Option<String>,
+    /// The call was sent to cPanel.
+    pub forwarded: bool,
 }
 
 impl Ctx {
@@ -95,6 +97,15 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    let call = ctx.call.as_ref().map(ToString::to_string);
+    app.metrics.observe(&crate::metrics::Observed {
+        developer: ctx.principal.as_ref().map(|p| p.developer.as_str()),
+        api: ctx.call.as_ref().map(|c| c.api.as_str()),
+        call: call.as_deref(),
+        allowed: ctx.forwarded,
+        status: response.status().as_u16(),
+        duration: started.elapsed(),
+    });
     response
 }
 
@@ -147,9 +158,10 @@ async fn run(app: &App, req: Request<Incoming>, ctx: &mut Ctx, started: Instant)
         }
     }
 
-    app.limiter
-        .check(&principal.developer, app.limit_for(&policy))
-        .map_err(|retry_after| ProxyError::RateLimited { retry_after })?;
+    if let Err(retry_after) = app.limiter.check(&principal.developer, app.limit_for(&policy)) {
+        app.metrics.rate_limited(principal.developer.as_str());
+        return Err(ProxyError::RateLimited { retry_after });
+    }
 
     let upstream = app
         .upstreams
@@ -159,16 +171,21 @@ async fn run(app: &App, req: Request<Incoming>, ctx: &mut Ctx, started: Instant)
 
     let mut request_record = ctx.record(Event::Request);
     request_record.decision = Some("allow");
-    if let Err(e) = app.audit.append(request_record).await {
+    let audited = app.audit.append(request_record).await;
+    app.metrics.audit_result(audited.is_ok());
+    if let Err(e) = audited {
         tracing::error!(request_id = %ctx.request_id, error = %e, "audit write failed; call refused");
         return Err(ProxyError::AuditUnavailable);
     }
 
     let forwarded_for = ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default();
     let idempotent = head.method == Method::Get && is_read_call(call);
+    ctx.forwarded = true;
+    let sent = Instant::now();
     let response = upstream
         .forward(&rebuilt, head.method, &parts.headers, &forwarded_for, idempotent)
         .await;
+    app.metrics.upstream_time(sent.elapsed());
     relay(app, ctx, upstream, response, started).await
 }
 

@@ -29,6 +29,10 @@ pub struct SandboxSpec {
     pub fsync: &'static str,
     /// `[upstream] timeout`.
     pub upstream_timeout: &'static str,
+    /// Extra lines for the `[upstream]` table (`ca_file`, `pin_sha256`).
+    pub upstream_trust: String,
+    /// Appended at the end of the config (e.g. `[upstreams.NAME]` tables).
+    pub config_extra: String,
 }
 
 impl SandboxSpec {
@@ -47,6 +51,8 @@ impl SandboxSpec {
             rate_limit: (600, 100),
             fsync: "batch",
             upstream_timeout: "10s",
+            config_extra: String::new(),
+            upstream_trust: String::new(),
         }
     }
 }
@@ -104,7 +110,7 @@ user = "{user}"
 token_file = "master.token"
 connect_timeout = "2s"
 timeout = "{upstream_timeout}"
-
+{upstream_trust}
 [tokens]
 algorithm = "{alg}"
 key_file = "{key_file}"
@@ -120,7 +126,7 @@ fsync = "{fsync}"
 [rate_limit]
 default_per_minute = {per_minute}
 default_burst = {burst}
-"#,
+{config_extra}"#,
         listen = spec.listen,
         server_extra = spec.server_extra,
         upstream = spec.upstream_url,
@@ -130,6 +136,8 @@ default_burst = {burst}
         tokens_extra = spec.tokens_extra,
         fsync = spec.fsync,
         upstream_timeout = spec.upstream_timeout,
+        config_extra = spec.config_extra,
+        upstream_trust = spec.upstream_trust,
         per_minute = spec.rate_limit.0,
         burst = spec.rate_limit.1,
     );

@@ -57,7 +57,10 @@ pub async fn serve(
                 };
                 let conn = Connection { app: app.clone(), builder: builder.clone(), tls: tls.clone(), stop: stop_rx.clone() };
                 tokio::spawn(async move {
+                    conn.app.metrics.connection_opened();
+                    let app = conn.app.clone();
                     conn.run(stream, peer).await;
+                    app.metrics.connection_closed();
                     drop(permit);
                 });
             }

@@ -83,9 +83,13 @@ pub async fn demo() -> anyhow::Result<()> {
 
     let client = demo_client(&ca)?;
     let mut tokens = std::collections::HashMap::new();
+    println!("Access tokens (valid 10-15 minutes), for the curl lines below:");
     for dev in ["alice", "certbot"] {
-        tokens.insert(dev, issue(&app, dev)?);
+        let token = issue(&app, dev)?;
+        println!("  export {}={token}", env_name(dev));
+        tokens.insert(dev, token);
     }
+    println!();
     for step in STEPS {
         let token = step.developer.and_then(|d| tokens.get(d)).cloned();
         let (status, body) = call(&client, &base, step, token.as_deref()).await?;
@@ -95,12 +99,9 @@ pub async fn demo() -> anyhow::Result<()> {
             step.method, step.target, step.note
         );
         println!("      {}", summarize(&body));
-        println!(
-            "      {}\n",
-            curl_line(&base, &ca.display().to_string(), step, token.as_deref())
-        );
+        println!("      {}\n", curl_line(&base, &ca.display().to_string(), step));
     }
-    println!("Tokens are valid for 15 minutes. Verify the audit chain with:");
+    println!("Verify the audit chain with:");
     println!("  cpgate audit verify {}", files.audit.display());
     println!("\nRunning until Ctrl-C ...");
     tokio::signal::ctrl_c().await?;
@@ -181,10 +182,15 @@ fn summarize(body: &str) -> String {
     }
 }
 
-fn curl_line(base: &str, ca: &str, step: &Step, token: Option<&str>) -> String {
+/// `alice` -> `ALICE_TOKEN`.
+fn env_name(developer: &str) -> String {
+    format!("{}_TOKEN", developer.to_ascii_uppercase().replace(['-', '.'], "_"))
+}
+
+fn curl_line(base: &str, ca: &str, step: &Step) -> String {
     let mut line = format!("curl --cacert {ca}");
-    if let Some(t) = token {
-        line.push_str(&format!(" -H 'Authorization: Bearer {t}'"));
+    if let Some(dev) = step.developer {
+        line.push_str(&format!(" -H \"Authorization: Bearer ${}\"", env_name(dev)));
     }
     if !step.body.is_empty() {
         line.push_str(&format!(" --data '{}'", step.body));

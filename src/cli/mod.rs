@@ -150,7 +150,13 @@ impl EmulateArgs {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging(cli.log_format);
+    // The demo prints its own story; only warnings and errors interleave with it by default.
+    let default_level = if matches!(cli.command, Command::Demo) {
+        "warn"
+    } else {
+        "info"
+    };
+    init_logging(cli.log_format, default_level);
     let result = match cli.command {
         Command::Serve(c) => runtime().and_then(|rt| rt.block_on(serve::serve(&c.config))),
         Command::Check(c) => return check::check(&c.config),
@@ -183,9 +189,9 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
     Ok(Config::load(path)?)
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -34,7 +34,10 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
 pub struct Running {
     pub app: Arc<App>,
     pub addr: SocketAddr,
+    /// The admin listener (`/healthz`, `/readyz`, `/metrics`).
+    pub admin_addr: SocketAddr,
     shutdown: tokio::sync::oneshot::Sender<()>,
+    admin_shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The revocation watcher; stopped with the server so a stopped gateway writes nothing more.
     revocation_watch: tokio::task::JoinHandle<()>,
@@ -56,9 +59,18 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
         }
     };
     let addr = listener.local_addr()?;
+    let admin = TcpListener::bind(server.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on admin_listen {}", server.admin_listen))?;
+    let admin_addr = admin.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (admin_tx, admin_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(crate::admin::serve(app.clone(), admin, async {
+        let _ = admin_rx.await;
+    }));
     tracing::info!(
         %addr,
+        %admin_addr,
         tls = tls.is_some(),
         policies = app.policies.load().len(),
         "cpgate listening"
@@ -71,7 +83,9 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
     Ok(Running {
         app,
         addr,
+        admin_addr,
         shutdown: tx,
+        admin_shutdown: admin_tx,
         task,
         revocation_watch,
     })
@@ -103,6 +117,7 @@ impl Running {
     /// Stops accepting, drains, and waits for the listener task.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
+        let _ = self.admin_shutdown.send(());
         self.revocation_watch.abort();
         self.task.await.context("server task failed")??;
         self.app.audit.sync().await?;

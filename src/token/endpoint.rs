@@ -132,6 +132,7 @@ pub async fn token(app: &App, req: Request<Incoming>, client_ip: IpAddr, request
                 let err = OAuthError::Unavailable("the audit log is unavailable; no token was issued");
                 return refuse(app, &err, client_ip, request_id, developer).await;
             }
+            app.metrics.token_issued();
             response
         }
         Err(err) => refuse(app, &err, client_ip, request_id, developer).await,
@@ -420,6 +421,7 @@ async fn refuse(
     developer: Option<String>,
 ) -> Response<Body> {
     let status = err.status();
+    app.metrics.token_failed();
     tracing::info!(request_id, code = err.code(), status = status.as_u16(), reason = %err.detail(), "token request refused");
     let record = Record {
         event: Some(Event::Denied),

@@ -162,3 +162,130 @@ async fn graceful_stop_completes_and_later_connections_are_refused() {
     gw.stop().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn policy_account_selects_the_upstream_and_its_master_credential() {
+    let second = crate::support::MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("second.token"), "SECONDACCOUNTTOKEN").unwrap();
+    let token_path = dir.path().join("second.token");
+    let gw = Gateway::start_with(|s| {
+        s.config_extra = format!(
+            "\n[upstreams.second]\nurl = \"http://{}\"\nuser = \"otheracct\"\ntoken_file = \"{}\"\n",
+            second.addr,
+            token_path.display()
+        );
+        s.policies.push((
+            "bob.toml".into(),
+            "account = \"second\"\n[[allow]]\ncalls = [\"Email::list_pops\"]\n".into(),
+        ));
+    })
+    .await;
+    let a = gw
+        .send(
+            "GET",
+            "/execute/Email/list_pops",
+            &[("authorization", &gw.bearer("bob"))],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert!(gw.upstream.received().is_empty(), "the default account saw nothing");
+    let got = second.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].headers["authorization"], "cpanel otheracct:SECONDACCOUNTTOKEN");
+    let a = gw
+        .send(
+            "GET",
+            "/execute/Email/list_pops",
+            &[("authorization", &gw.bearer("alice"))],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(gw.upstream.received().len(), 1);
+}
+
+#[tokio::test]
+async fn upstream_tls_is_verified_against_ca_file_and_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mock, ca, pin) = crate::support::MockUpstream::start_tls(dir.path()).await;
+    let url = format!("https://localhost:{}", mock.addr.port());
+    let cases = [
+        (format!("ca_file = \"{}\"", ca.display()), 200),
+        (format!("ca_file = \"{}\"\npin_sha256 = \"{pin}\"", ca.display()), 200),
+        (format!("pin_sha256 = \"{pin}\""), 200),
+        (format!("pin_sha256 = \"{}\"", "A".repeat(43) + "="), 502),
+        (String::new(), 502),
+    ];
+    for (trust, status) in cases {
+        let url = url.clone();
+        let gw = Gateway::start_with(|s| {
+            s.upstream_url = url;
+            s.upstream_trust = trust.clone();
+        })
+        .await;
+        let a = gw
+            .send(
+                "GET",
+                "/execute/Email/list_pops",
+                &[("authorization", &gw.bearer("alice"))],
+                "",
+            )
+            .await;
+        assert_eq!(a.status, status, "trust: {trust:?}");
+    }
+    assert_eq!(mock.received().len(), 3, "only verified connections carried a request");
+}
+
+#[tokio::test]
+async fn large_responses_stream_through_unchanged() {
+    let gw = Gateway::start().await;
+    let big = format!("{{\"status\":1,\"data\":\"{}\"}}", "x".repeat(600 * 1024));
+    gw.upstream.set_reply(crate::support::Reply::Json(200, big.clone()));
+    let a = gw
+        .send(
+            "GET",
+            "/execute/Email/list_pops",
+            &[("authorization", &gw.bearer("alice"))],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body.len(), big.len());
+    assert_eq!(&a.body[..], big.as_bytes());
+}
+
+#[tokio::test]
+async fn a_streamed_response_is_cut_before_any_byte_of_the_master_token() {
+    use http_body_util::BodyExt as _;
+    let gw = Gateway::start().await;
+    let leak = format!("{{\"data\":\"{}{}\"}}", "x".repeat(400 * 1024), MASTER);
+    gw.upstream.set_reply(crate::support::Reply::Json(200, leak));
+    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get("/execute/Email/list_pops")
+        .header("host", "x")
+        .header("authorization", gw.bearer("alice"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    let mut failed = false;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => received.extend_from_slice(f.data_ref().map(|d| &d[..]).unwrap_or_default()),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "the stream must be cut, not completed");
+    let text = String::from_utf8_lossy(&received);
+    assert!(!text.contains(&MASTER[..4]), "no prefix of the token was sent");
+}

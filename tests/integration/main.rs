@@ -3,7 +3,10 @@
 // Test fixtures may panic: a failed fixture is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod canary;
+mod cli;
 mod forwarding;
+mod listener;
 mod refusals;
 mod support;

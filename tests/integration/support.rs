@@ -97,6 +97,27 @@ pub const UAPI_OK: &str =
 
 impl MockUpstream {
     pub async fn start() -> Self {
+        Self::start_inner(None).await
+    }
+
+    /// A mock cPanel over TLS with a throwaway CA: returns the mock, the CA file and the
+    /// base64 SHA-256 of the server key (for `pin_sha256`).
+    pub async fn start_tls(dir: &std::path::Path) -> (Self, PathBuf, String) {
+        use base64::Engine as _;
+        use rustls::pki_types::pem::PemObject as _;
+        let (ca, chain, key) = cpgate::tls::test_ca_and_server(&["localhost"]).unwrap();
+        let ca_path = dir.join("upstream-ca.pem");
+        std::fs::write(&ca_path, ca).unwrap();
+        std::fs::write(dir.join("upstream.crt"), &chain).unwrap();
+        std::fs::write(dir.join("upstream.key"), &key).unwrap();
+        let config = cpgate::tls::server_config(&dir.join("upstream.crt"), &dir.join("upstream.key"), None).unwrap();
+        let cert = rustls::pki_types::CertificateDer::from_pem_slice(chain.as_bytes()).unwrap();
+        let pin = base64::engine::general_purpose::STANDARD.encode(cpgate::tls::spki_sha256(&cert).unwrap());
+        let mock = Self::start_inner(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await;
+        (mock, ca_path, pin)
+    }
+
+    async fn start_inner(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mock = MockUpstream {
             addr: listener.local_addr().unwrap(),
@@ -111,11 +132,20 @@ impl MockUpstream {
                     return;
                 };
                 let m = m.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| m.clone().handle(req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -165,6 +195,7 @@ impl MockUpstream {
 /// A gateway in front of a mock cPanel, in-process, on an ephemeral loopback port.
 pub struct Gateway {
     pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
     pub app: Arc<App>,
     pub upstream: MockUpstream,
     pub files: Sandbox,
@@ -192,6 +223,7 @@ impl Gateway {
         let running = start(app.clone(), listener).await.unwrap();
         Gateway {
             addr: running.addr,
+            admin_addr: running.admin_addr,
             app,
             upstream,
             files,

@@ -1,0 +1,245 @@
+//! Prometheus metrics (contract §7): requests by developer, api, call, decision and status;
+//! latency histograms for the whole request and for cPanel; rate-limit hits; policy reloads;
+//! token issues and failures; open connections; audit and circuit state read at scrape time.
+//!
+//! Label cardinality is bounded: `developer` is an authenticated, known developer or `-`, and
+//! at most [`MAX_CALL_LABELS`] distinct `call` values are kept (then `other`).
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Distinct `call` label values kept before new ones are counted as `other`.
+pub const MAX_CALL_LABELS: usize = 2000;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    developer: String,
+    api: String,
+    call: String,
+    decision: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeveloperLabel {
+    developer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+/// One finished request, as the pipeline saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct Observed<'a> {
+    pub developer: Option<&'a str>,
+    pub api: Option<&'static str>,
+    pub call: Option<&'a str>,
+    pub allowed: bool,
+    pub status: u16,
+    pub duration: Duration,
+}
+
+/// The registry and every series.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Histogram,
+    upstream_duration: Histogram,
+    rate_limited: Family<DeveloperLabel, Counter>,
+    policy_reloads: Family<ResultLabel, Counter>,
+    tokens_issued: Counter,
+    token_failures: Counter,
+    open_connections: Gauge,
+    calls: Mutex<HashSet<String>>,
+    audit_ok: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("cpgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests by developer, api, call, decision and status",
+            requests.clone(),
+        );
+        let buckets = || exponential_buckets(0.0005, 2.0, 16);
+        let duration = Histogram::new(buckets());
+        registry.register(
+            "request_duration_seconds",
+            "Whole request time in cpgate",
+            duration.clone(),
+        );
+        let upstream_duration = Histogram::new(buckets());
+        registry.register(
+            "upstream_duration_seconds",
+            "Time until cPanel's response head",
+            upstream_duration.clone(),
+        );
+        let rate_limited = Family::<DeveloperLabel, Counter>::default();
+        registry.register("rate_limited", "Calls refused by the rate limit", rate_limited.clone());
+        let policy_reloads = Family::<ResultLabel, Counter>::default();
+        registry.register("policy_reloads", "Policy reloads by result", policy_reloads.clone());
+        let tokens_issued = Counter::default();
+        registry.register(
+            "tokens_issued",
+            "Access tokens issued by /oauth/token",
+            tokens_issued.clone(),
+        );
+        let token_failures = Counter::default();
+        registry.register("token_failures", "Failed /oauth/token requests", token_failures.clone());
+        let open_connections = Gauge::default();
+        registry.register("open_connections", "Open client connections", open_connections.clone());
+        Self {
+            registry,
+            requests,
+            duration,
+            upstream_duration,
+            rate_limited,
+            policy_reloads,
+            tokens_issued,
+            token_failures,
+            open_connections,
+            calls: Mutex::new(HashSet::new()),
+            audit_ok: AtomicBool::new(true),
+        }
+    }
+
+    /// Counts one finished request.
+    pub fn observe(&self, o: &Observed<'_>) {
+        let labels = RequestLabels {
+            developer: o.developer.unwrap_or("-").to_owned(),
+            api: o.api.unwrap_or("-").to_owned(),
+            call: o.call.map_or_else(|| "-".to_owned(), |c| self.call_label(c)),
+            decision: if o.allowed { "allow" } else { "deny" }.to_owned(),
+            status: o.status,
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.duration.observe(o.duration.as_secs_f64());
+    }
+
+    fn call_label(&self, call: &str) -> String {
+        let Ok(mut seen) = self.calls.lock() else {
+            return "other".into();
+        };
+        if seen.contains(call) {
+            return call.to_owned();
+        }
+        if seen.len() >= MAX_CALL_LABELS {
+            return "other".into();
+        }
+        seen.insert(call.to_owned());
+        call.to_owned()
+    }
+
+    pub fn upstream_time(&self, d: Duration) {
+        self.upstream_duration.observe(d.as_secs_f64());
+    }
+
+    pub fn rate_limited(&self, developer: &str) {
+        self.rate_limited
+            .get_or_create(&DeveloperLabel {
+                developer: developer.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn policy_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.policy_reloads
+            .get_or_create(&ResultLabel { result: result.into() })
+            .inc();
+    }
+
+    pub fn token_issued(&self) {
+        self.tokens_issued.inc();
+    }
+
+    pub fn token_failed(&self) {
+        self.token_failures.inc();
+    }
+
+    pub fn connection_opened(&self) {
+        self.open_connections.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.open_connections.dec();
+    }
+
+    /// Whether the last audit append succeeded (readiness).
+    pub fn audit_result(&self, ok: bool) {
+        self.audit_ok.store(ok, Ordering::Relaxed);
+    }
+
+    pub fn audit_ok(&self) -> bool {
+        self.audit_ok.load(Ordering::Relaxed)
+    }
+
+    /// The text exposition, with the scrape-time series appended.
+    pub fn render(&self, scrape: &Scrape<'_>) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        let _ = writeln!(
+            out,
+            "# HELP cpgate_audit_write_errors Audit writes or syncs that failed."
+        );
+        let _ = writeln!(out, "# TYPE cpgate_audit_write_errors counter");
+        let _ = writeln!(out, "cpgate_audit_write_errors_total {}", scrape.audit_write_errors);
+        let _ = writeln!(
+            out,
+            "# HELP cpgate_audit_chain_seq Sequence number of the audit chain head."
+        );
+        let _ = writeln!(out, "# TYPE cpgate_audit_chain_seq gauge");
+        let _ = writeln!(out, "cpgate_audit_chain_seq {}", scrape.audit_seq);
+        let _ = writeln!(
+            out,
+            "# HELP cpgate_audit_chain_head Hash of the audit chain head (anchor it elsewhere)."
+        );
+        let _ = writeln!(out, "# TYPE cpgate_audit_chain_head gauge");
+        let _ = writeln!(out, "cpgate_audit_chain_head{{hash=\"{}\"}} 1", scrape.audit_head);
+        let _ = writeln!(
+            out,
+            "# HELP cpgate_upstream_circuit_open 1 while calls to the account are paused."
+        );
+        let _ = writeln!(out, "# TYPE cpgate_upstream_circuit_open gauge");
+        for (account, open) in &scrape.circuits {
+            let _ = writeln!(
+                out,
+                "cpgate_upstream_circuit_open{{account=\"{account}\"}} {}",
+                u8::from(*open)
+            );
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+}
+
+/// Values read from the rest of the app at scrape time.
+#[derive(Debug)]
+pub struct Scrape<'a> {
+    pub audit_write_errors: u64,
+    pub audit_seq: u64,
+    pub audit_head: &'a str,
+    pub circuits: Vec<(&'a str, bool)>,
+}
