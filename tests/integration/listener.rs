@@ -13,7 +13,18 @@ use tokio::net::TcpStream;
 use crate::support::{Gateway, UAPI_OK};
 
 async fn tls_get(gw: &Gateway, http2: bool, path: &str) -> (http::Version, u16, Bytes) {
-    let tls = cpgate::tls::client_config(gw.files.ca.as_deref(), None).unwrap();
+    tls_get_trusting(gw, gw.files.ca.as_deref().unwrap(), http2, path)
+        .await
+        .unwrap()
+}
+
+async fn tls_get_trusting(
+    gw: &Gateway,
+    ca: &std::path::Path,
+    http2: bool,
+    path: &str,
+) -> Result<(http::Version, u16, Bytes), hyper_util::client::legacy::Error> {
+    let tls = cpgate::tls::client_config(Some(ca), None).unwrap();
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_only();
@@ -27,14 +38,43 @@ async fn tls_get(gw: &Gateway, http2: bool, path: &str) -> (http::Version, u16, 
         .header("authorization", gw.bearer("alice"))
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let response = client.request(req).await.unwrap();
+    let response = client.request(req).await?;
     let version = response.version();
     let status = response.status().as_u16();
-    (
+    Ok((
         version,
         status,
         response.into_body().collect().await.unwrap().to_bytes(),
-    )
+    ))
+}
+
+#[tokio::test]
+async fn renewed_certificate_is_served_after_reload_without_a_restart() {
+    let gw = Gateway::start_with(|s| s.tls = true).await;
+    let old_ca = gw.files.ca.clone().unwrap();
+    assert!(tls_get_trusting(&gw, &old_ca, false, "/execute/Email/list_pops")
+        .await
+        .is_ok());
+    let dir = old_ca.parent().unwrap();
+    let (ca, chain, key) = cpgate::tls::test_ca_and_server(&["localhost"]).unwrap();
+    let new_ca = dir.join("renewed-ca.pem");
+    std::fs::write(&new_ca, ca).unwrap();
+    std::fs::write(dir.join("proxy.crt"), chain).unwrap();
+    std::fs::write(dir.join("proxy.key"), key).unwrap();
+    gw.reload_tls().unwrap();
+    let (_, status, _) = tls_get_trusting(&gw, &new_ca, false, "/execute/Email/list_pops")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(tls_get_trusting(&gw, &old_ca, false, "/execute/Email/list_pops")
+        .await
+        .is_err());
+    // A broken renewal keeps the current certificate.
+    std::fs::write(dir.join("proxy.key"), "not a key").unwrap();
+    assert!(gw.reload_tls().is_err());
+    assert!(tls_get_trusting(&gw, &new_ca, false, "/execute/Email/list_pops")
+        .await
+        .is_ok());
 }
 
 #[tokio::test]

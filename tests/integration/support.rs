@@ -264,6 +264,11 @@ impl Gateway {
             .collect()
     }
 
+    /// What SIGHUP does for the certificate: re-read it for new connections.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        self.running.as_ref().map_or(Ok(()), |r| r.reload_tls())
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await.unwrap();
