@@ -120,14 +120,7 @@ async fn slowloris_partial_headers_are_cut_at_the_header_timeout() {
         .unwrap();
     closed_within(&mut slow, Duration::from_secs(5)).await;
     // A normal client is still served.
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("alice"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("alice", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 200);
 }
 
@@ -173,14 +166,7 @@ async fn policy_folder_change_reloads_and_an_invalid_file_keeps_the_old_set() {
         assert!(tokio::time::Instant::now() < deadline, "reload not seen within 5 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("newdev"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("newdev", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 200);
 
     // An invalid file: the reload fails as a whole, the previous set stays in force.
@@ -188,14 +174,7 @@ async fn policy_folder_change_reloads_and_an_invalid_file_keeps_the_old_set() {
     let result = gw.app.reload_policies().await;
     assert!(result.unwrap_err().contains("broken.toml:2:"));
     assert!(gw.app.policies.load().get("newdev").is_some());
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("newdev"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("newdev", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 200);
     let reloads: Vec<_> = gw
         .audit_lines()

@@ -256,6 +256,12 @@ impl Gateway {
         send_to(self.addr, method, target, headers, body).await
     }
 
+    /// `GET target` with a fresh token of `developer`.
+    pub async fn get_as(&self, developer: &str, target: &str) -> Answer {
+        self.send("GET", target, &[("authorization", &self.bearer(developer))], "")
+            .await
+    }
+
     pub fn audit_lines(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.files.audit)
             .unwrap_or_default()
