@@ -97,7 +97,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
-    let call = ctx.call.as_ref().map(ToString::to_string);
+    let call = ctx.call.as_ref().map(CpanelCall::name);
     app.metrics.observe(&crate::metrics::Observed {
         developer: ctx.principal.as_ref().map(|p| p.developer.as_str()),
         api: ctx.call.as_ref().map(|c| c.api.as_str()),

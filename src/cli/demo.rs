@@ -78,6 +78,10 @@ pub async fn demo() -> anyhow::Result<()> {
     println!("\ncpgate demo");
     println!("  emulated cPanel : http://{emulator_addr} (user acctuser, random master token)");
     println!("  cpgate          : {base} (TLS, CA {})", ca.display());
+    println!(
+        "  admin           : http://{} (/healthz, /readyz, /metrics)",
+        running.admin_addr
+    );
     println!("  config          : {}", files.config.display());
     println!("  audit log       : {}\n", files.audit.display());
 

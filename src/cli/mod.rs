@@ -80,7 +80,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  cpgate probe http://127.0.0.1:9483/readyz")]
     Probe(probe::ProbeArgs),
     /// Start an emulated cPanel and cpgate on loopback, make allowed and denied calls, keep running.
-    #[command(after_help = "Example:\n  cargo run --release -- demo     # then repeat the printed curl lines; Ctrl-C to stop")]
+    #[command(
+        after_help = "Example:\n  cargo run --release -- demo     # then repeat the printed curl lines; Ctrl-C to stop"
+    )]
     Demo,
 }
 
