@@ -1,6 +1,7 @@
 //! The request path, as plain async steps in one direction (see the crate docs):
 //! admit -> authenticate -> read body -> classify -> authorize -> rate_limit -> audit -> forward
-//! -> respond.
+//! -> respond. The token broker's own routes (`POST /oauth/token`, `GET /.well-known/jwks.json`)
+//! branch off before step 1 and answer in OAuth/JOSE shapes (see `token::endpoint`).
 //!
 //! Never: forward anything not rebuilt from the authorized call, forward before the `request`
 //! record reached the kernel, let an error escape as anything but a cPanel-shaped response.
@@ -82,14 +83,21 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
         api2_path: req.uri().path() == "/json-api/cpanel",
         ..Ctx::default()
     };
-    let mut response = match run(&app, req, &mut ctx, started).await {
-        Ok(response) => response,
-        Err(err) => refuse(&app, &ctx, &err).await,
+    // The broker's routes answer in OAuth/JOSE shapes, not cPanel's, so they branch off first.
+    let mut response = match req.uri().path() {
+        crate::token::endpoint::TOKEN_PATH => {
+            crate::token::endpoint::token(&app, req, peer.ip().to_canonical(), &ctx.request_id).await
+        }
+        crate::token::endpoint::JWKS_PATH => crate::token::endpoint::jwks(&app, req.method()),
+        _ => match run(&app, req, &mut ctx, started).await {
+            Ok(response) => response,
+            Err(err) => refuse(&app, &ctx, &err).await,
+        },
     };
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
-    let call = ctx.call.as_ref().map(ToString::to_string);
+    let call = ctx.call.as_ref().map(CpanelCall::name);
     app.metrics.observe(&crate::metrics::Observed {
         developer: ctx.principal.as_ref().map(|p| p.developer.as_str()),
         api: ctx.call.as_ref().map(|c| c.api.as_str()),
@@ -190,8 +198,12 @@ fn authenticate(app: &App, headers: &http::HeaderMap, now: u64) -> Result<(Princ
     let credential = parse_authorization(value.as_bytes()).map_err(|e| unauth(e.to_string()))?;
     let principal = app
         .verifier
+        .load()
         .verify(&credential.token, now)
         .map_err(|e| unauth(e.to_string()))?;
+    if app.revocations.load().is_revoked(&principal) {
+        return Err(unauth("token revoked".into()));
+    }
     if let Some(claimed) = &credential.developer {
         if claimed.as_ref() != principal.developer.as_str() {
             return Err(unauth("the user name does not match the token's subject".into()));

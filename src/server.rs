@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -28,7 +29,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let server = &app.config.server;
@@ -99,7 +100,8 @@ fn http_builder(app: &App) -> Builder<TokioExecutor> {
 struct Connection {
     app: Arc<App>,
     builder: Builder<TokioExecutor>,
-    tls: Option<TlsAcceptor>,
+    /// The current TLS config (swapped whole on SIGHUP; a connection keeps the one it began with).
+    tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -113,7 +115,8 @@ impl Connection {
                 self.serve_io(IdleIo::new(stream, activity.clone()), peer, activity)
                     .await
             }
-            Some(acceptor) => {
+            Some(config) => {
+                let acceptor = TlsAcceptor::from(config.load_full());
                 let handshake = tokio::time::timeout(server.header_timeout, acceptor.accept(stream)).await;
                 match handshake {
                     Ok(Ok(tls)) => self.serve_io(IdleIo::new(tls, activity.clone()), peer, activity).await,

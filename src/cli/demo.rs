@@ -78,6 +78,10 @@ pub async fn demo() -> anyhow::Result<()> {
     println!("\ncpgate demo");
     println!("  emulated cPanel : http://{emulator_addr} (user acctuser, random master token)");
     println!("  cpgate          : {base} (TLS, CA {})", ca.display());
+    println!(
+        "  admin           : http://{} (/healthz, /readyz, /metrics)",
+        running.admin_addr
+    );
     println!("  config          : {}", files.config.display());
     println!("  audit log       : {}\n", files.audit.display());
 
@@ -135,7 +139,7 @@ fn issue(app: &App, developer: &str) -> anyhow::Result<String> {
         rules.max_ttl = policy.max_token_ttl.map_or(rules.max_ttl, |m| m.min(rules.max_ttl));
     }
     let ttl = rules.max_ttl.min(Duration::from_secs(15 * 60));
-    Ok(crate::token::issue(&app.keys, &rules, &dev, ttl, None, now)?.token)
+    Ok(crate::token::issue(&app.keys(), &rules, &dev, ttl, None, now)?.token)
 }
 
 type DemoClient = Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>;

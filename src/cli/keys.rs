@@ -36,6 +36,12 @@ pub fn issue(args: &IssueArgs) -> anyhow::Result<()> {
     if !policy.enabled {
         anyhow::bail!("the policy of {developer} is disabled");
     }
+    if policy.expires.is_some_and(|at| at <= time::OffsetDateTime::now_utc()) {
+        anyhow::bail!("the policy of {developer} has expired");
+    }
+    if let Some(scope) = &args.scope {
+        crate::token::check_scope(policy, scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+    }
     let max = policy
         .max_token_ttl
         .map_or(config.tokens.max_ttl, |m| m.min(config.tokens.max_ttl));

@@ -7,6 +7,7 @@ mod demo;
 mod keys;
 mod probe;
 pub mod serve;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -79,6 +80,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  cpgate probe http://127.0.0.1:9483/readyz")]
     Probe(probe::ProbeArgs),
     /// Start an emulated cPanel and cpgate on loopback, make allowed and denied calls, keep running.
+    #[command(
+        after_help = "Example:\n  cargo run --release -- demo     # then repeat the printed curl lines; Ctrl-C to stop"
+    )]
     Demo,
 }
 
@@ -89,6 +93,18 @@ pub enum TokenCommand {
         after_help = "Example:\n  cpgate token issue --developer alice --ttl 15m --scope 'Email::list_pops Email::add_pop'"
     )]
     Issue(keys::IssueArgs),
+    /// Revoke one token (--jti) or every token of a developer issued until now (--developer);
+    /// running servers enforce it within a second, and it survives restarts.
+    #[command(
+        after_help = "Examples:\n  cpgate token revoke --jti 0b7d6f3e-8c1a-4f3e-9a57-2f1c5e9d4b21\n  \
+        cpgate token revoke --developer alice"
+    )]
+    Revoke(token::RevokeArgs),
+    /// Make a client secret for POST /oauth/token: print it once, and print (or --write into the
+    /// policy) its argon2id client_secret_hash.
+    #[command(after_help = "Examples:\n  cpgate token secret --developer alice\n  \
+        SECRET=$(cpgate token secret --developer alice --write)")]
+    Secret(token::SecretArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -159,6 +175,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(c) => return check::check(&c.config),
         Command::Explain(args) => return check::explain(&args),
         Command::Token(TokenCommand::Issue(args)) => keys::issue(&args),
+        Command::Token(TokenCommand::Revoke(args)) => token::revoke(&args),
+        Command::Token(TokenCommand::Secret(args)) => token::secret(&args),
         Command::Keys(KeysCommand::Generate(args)) => keys::generate(&args),
         Command::Audit(AuditCommand::Verify(args)) => return audit::verify_files(&args),
         Command::Audit(AuditCommand::Query(args)) => audit::query_files(&args),

@@ -1,4 +1,9 @@
 //! `cpgate serve` and `cpgate emulate`: start-up, signals, reload triggers.
+//!
+//! SIGHUP reloads policies, signing/verification keys and revocations, and reopens the audit
+//! log. The policy folder and the revocation file are also watched (notify, plus a 1 s poll of
+//! the revocation file's metadata as a safety net), so a `cpgate token revoke` is in force
+//! within a second.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -6,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
 use crate::secret::Secret;
@@ -33,7 +38,10 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     shutdown: tokio::sync::oneshot::Sender<()>,
     admin_shutdown: tokio::sync::oneshot::Sender<()>,
+    tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The revocation watcher; stopped with the server so a stopped gateway writes nothing more.
+    revocation_watch: tokio::task::JoinHandle<()>,
 }
 
 /// Starts serving `app` on `listener` (TLS per config), with reload on policy-folder changes.
@@ -42,7 +50,7 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
     let tls = match &server.tls {
         Some(files) => {
             let config = crate::tls::server_config(&files.cert, &files.key, server.client_ca.as_deref())?;
-            Some(TlsAcceptor::from(Arc::new(config)))
+            Some(Arc::new(ArcSwap::from_pointee(config)))
         }
         None => {
             tracing::warn!(
@@ -69,7 +77,8 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
         "cpgate listening"
     );
     watch_policies(app.clone());
-    let task = tokio::spawn(crate::server::serve(app.clone(), listener, tls, async {
+    let revocation_watch = watch_revocations(app.clone());
+    let task = tokio::spawn(crate::server::serve(app.clone(), listener, tls.clone(), async {
         let _ = rx.await;
     }));
     Ok(Running {
@@ -79,10 +88,24 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
         shutdown: tx,
         admin_shutdown: admin_tx,
         task,
+        tls,
+        revocation_watch,
     })
 }
 
 impl Running {
+    /// Re-reads the certificate and key (SIGHUP, after renewal). New connections use them;
+    /// on error the current ones stay in force.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        let (Some(swap), Some(files)) = (&self.tls, &self.app.config.server.tls) else {
+            return Ok(());
+        };
+        let server = &self.app.config.server;
+        let config = crate::tls::server_config(&files.cert, &files.key, server.client_ca.as_deref())?;
+        swap.store(Arc::new(config));
+        Ok(())
+    }
+
     /// Serves until SIGTERM/SIGINT, reloading policies on SIGHUP.
     pub async fn wait_for_signals(self) -> anyhow::Result<()> {
         let mut term = signal(SignalKind::terminate())?;
@@ -94,8 +117,14 @@ impl Running {
                 _ = int.recv() => break,
                 _ = hup.recv() => {
                     reload(&self.app, "SIGHUP").await;
+                    reload_keys(&self.app, "SIGHUP");
+                    reload_revocations(&self.app, "SIGHUP").await;
                     if let Err(e) = self.app.audit.reopen().await {
                         tracing::error!(error = %e, "could not reopen the audit log");
+                    }
+                    match self.reload_tls() {
+                        Ok(()) => tracing::info!("TLS certificate reloaded"),
+                        Err(e) => tracing::error!(error = %e, "TLS reload failed; the current certificate stays in force"),
                     }
                 }
             }
@@ -107,6 +136,7 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         let _ = self.admin_shutdown.send(());
+        self.revocation_watch.abort();
         self.task.await.context("server task failed")??;
         self.app.audit.sync().await?;
         Ok(())
@@ -118,6 +148,88 @@ async fn reload(app: &App, trigger: &str) {
         Ok(n) => tracing::info!(trigger, policies = n, "policies reloaded"),
         Err(e) => tracing::error!(trigger, errors = %e, "policy reload failed; the previous policies stay in force"),
     }
+}
+
+fn reload_keys(app: &App, trigger: &str) {
+    match app.reload_keys() {
+        Ok(kids) => tracing::info!(trigger, signing_kid = %app.keys().kid(), accepted = ?kids, "keys reloaded"),
+        Err(e) => tracing::error!(trigger, error = %e, "key reload failed; the previous keys stay in force"),
+    }
+}
+
+async fn reload_revocations(app: &App, trigger: &str) {
+    match app.reload_revocations().await {
+        Ok(0) => tracing::debug!(trigger, "revocations reloaded; nothing new"),
+        Ok(n) => tracing::info!(trigger, new = n, "revocations reloaded"),
+        Err(e) => tracing::error!(trigger, error = %e, "revocation reload failed; the revocations in force stay"),
+    }
+}
+
+/// Reloads revocations when the revocation file changes: a notify watch on its folder, and a
+/// 1 s check of its metadata in case the watch is unavailable or misses an event.
+fn watch_revocations(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    use notify::Watcher as _;
+    let path = app.config.tokens.revocations.clone();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let name = path.file_name().map(ToOwned::to_owned);
+    let (tx, rx) = tokio::sync::mpsc::channel::<()>(1);
+    let handler = move |event: notify::Result<notify::Event>| {
+        let relevant =
+            event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| p.file_name() == name.as_deref()));
+        if relevant {
+            let _ = tx.try_send(());
+        }
+    };
+    let watcher = notify::recommended_watcher(handler).and_then(|mut w| {
+        w.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+        Ok(w)
+    });
+    let (watcher, mut rx) = match watcher {
+        Ok(w) => (Some(w), Some(rx)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the revocation file; checking it every second");
+            (None, None)
+        }
+    };
+    tokio::spawn(async move {
+        let _watcher = watcher;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut seen = file_stamp(&path);
+        // Anything revoked between start-up and the first stamp is picked up here.
+        reload_revocations(&app, "start").await;
+        loop {
+            let event = async {
+                match rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let closed = tokio::select! {
+                got = event => got.is_none(),
+                _ = tick.tick() => false,
+            };
+            if closed {
+                rx = None;
+            }
+            let stamp = file_stamp(&path);
+            if stamp != seen {
+                seen = stamp;
+                reload_revocations(&app, "revocation file changed").await;
+            }
+        }
+    })
+}
+
+/// What identifies a version of a file without reading it: inode, length, modification time.
+fn file_stamp(path: &Path) -> Option<(u64, u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.ino(), meta.len(), meta.modified().ok()?))
 }
 
 /// Reloads when the policy folder changes (debounced), from a notify watcher.

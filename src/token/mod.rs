@@ -3,7 +3,9 @@
 //! Owns: parsing the three `Authorization` forms ([`parse_authorization`]), the key ring
 //! ([`KeyRing`]: the signing key and every accepted verification key, by `kid`), access token
 //! verification ([`Verifier`]) and issuance ([`issue`]), key generation ([`generate_key`]) and the
-//! public JWK set ([`KeyRing::jwks`]).
+//! public JWK set ([`KeyRing::jwks`]); the broker side: the `POST /oauth/token` and JWKS routes
+//! ([`endpoint`]), client secrets and the throttled verification gate ([`client_auth`]), and
+//! the revocation file and set ([`revocation`]).
 //!
 //! Never: decode claims or headers into a map or `serde_json::Value`; follow a `kid` anywhere but
 //! the in-memory key ring (it is never a path, URL or query); put a token, a claim value or key
@@ -26,10 +28,14 @@
 #![warn(missing_docs)]
 
 mod authorization;
+pub mod client_auth;
+pub mod endpoint;
 mod generate;
 mod issue;
 mod keys;
+pub mod revocation;
 mod spki;
+mod throttle;
 mod verify;
 
 #[cfg(test)]
@@ -39,9 +45,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use authorization::{check_claimed_developer, parse_authorization, Credential, MAX_AUTHORIZATION_LEN};
+pub use client_auth::{generate_client_secret, hash_client_secret, verify_client_secret, ClientAuth};
+pub use endpoint::check_scope;
 pub use generate::{generate_key, GeneratedKey};
 pub use issue::{issue, IssuedToken};
 pub use keys::{KeyRing, MIN_HMAC_KEY_LEN};
+pub use revocation::{Revocation, Revocations};
 pub use verify::{TokenRules, Verifier, MAX_JTI_LEN, MAX_SCOPE_ENTRIES};
 
 /// The longest access token accepted (bytes), checked before any decoding.

@@ -80,13 +80,7 @@ async fn readyz_fails_while_the_upstream_circuit_is_open() {
     assert_eq!(send_to(gw.admin_addr, "GET", "/healthz", &[], "").await.status, 200);
     assert_eq!(send_to(gw.admin_addr, "GET", "/readyz", &[], "").await.status, 200);
     gw.upstream.set_reply(Reply::Json(401, "{}".into()));
-    gw.send(
-        "GET",
-        "/execute/Email/list_pops",
-        &[("authorization", &gw.bearer("alice"))],
-        "",
-    )
-    .await;
+    gw.get_as("alice", "/execute/Email/list_pops").await;
     let r = send_to(gw.admin_addr, "GET", "/readyz", &[], "").await;
     assert_eq!(r.status, 503);
     assert!(String::from_utf8_lossy(&r.body).contains("upstream circuits open: default"));
@@ -97,9 +91,7 @@ async fn readyz_fails_while_the_upstream_circuit_is_open() {
 #[tokio::test]
 async fn admin_routes_are_not_on_the_public_listener() {
     let gw = Gateway::start().await;
-    let a = gw
-        .send("GET", "/metrics", &[("authorization", &gw.bearer("alice"))], "")
-        .await;
+    let a = gw.get_as("alice", "/metrics").await;
     assert_eq!(a.status, 403);
     assert_eq!(a.code(), "not_an_api_call");
 }

@@ -181,27 +181,13 @@ async fn policy_account_selects_the_upstream_and_its_master_credential() {
         ));
     })
     .await;
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("bob"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("bob", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 200);
     assert!(gw.upstream.received().is_empty(), "the default account saw nothing");
     let got = second.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].headers["authorization"], "cpanel otheracct:SECONDACCOUNTTOKEN");
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("alice"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("alice", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 200);
     assert_eq!(gw.upstream.received().len(), 1);
 }
@@ -225,14 +211,7 @@ async fn upstream_tls_is_verified_against_ca_file_and_pin() {
             s.upstream_trust = trust.clone();
         })
         .await;
-        let a = gw
-            .send(
-                "GET",
-                "/execute/Email/list_pops",
-                &[("authorization", &gw.bearer("alice"))],
-                "",
-            )
-            .await;
+        let a = gw.get_as("alice", "/execute/Email/list_pops").await;
         assert_eq!(a.status, status, "trust: {trust:?}");
     }
     assert_eq!(mock.received().len(), 3, "only verified connections carried a request");
@@ -243,14 +222,7 @@ async fn large_responses_stream_through_unchanged() {
     let gw = Gateway::start().await;
     let big = format!("{{\"status\":1,\"data\":\"{}\"}}", "x".repeat(600 * 1024));
     gw.upstream.set_reply(crate::support::Reply::Json(200, big.clone()));
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("alice"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("alice", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 200);
     assert_eq!(a.body.len(), big.len());
     assert_eq!(&a.body[..], big.as_bytes());

@@ -13,7 +13,18 @@ use tokio::net::TcpStream;
 use crate::support::{Gateway, UAPI_OK};
 
 async fn tls_get(gw: &Gateway, http2: bool, path: &str) -> (http::Version, u16, Bytes) {
-    let tls = cpgate::tls::client_config(gw.files.ca.as_deref(), None).unwrap();
+    tls_get_trusting(gw, gw.files.ca.as_deref().unwrap(), http2, path)
+        .await
+        .unwrap()
+}
+
+async fn tls_get_trusting(
+    gw: &Gateway,
+    ca: &std::path::Path,
+    http2: bool,
+    path: &str,
+) -> Result<(http::Version, u16, Bytes), hyper_util::client::legacy::Error> {
+    let tls = cpgate::tls::client_config(Some(ca), None).unwrap();
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_only();
@@ -27,14 +38,43 @@ async fn tls_get(gw: &Gateway, http2: bool, path: &str) -> (http::Version, u16, 
         .header("authorization", gw.bearer("alice"))
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let response = client.request(req).await.unwrap();
+    let response = client.request(req).await?;
     let version = response.version();
     let status = response.status().as_u16();
-    (
+    Ok((
         version,
         status,
         response.into_body().collect().await.unwrap().to_bytes(),
-    )
+    ))
+}
+
+#[tokio::test]
+async fn renewed_certificate_is_served_after_reload_without_a_restart() {
+    let gw = Gateway::start_with(|s| s.tls = true).await;
+    let old_ca = gw.files.ca.clone().unwrap();
+    assert!(tls_get_trusting(&gw, &old_ca, false, "/execute/Email/list_pops")
+        .await
+        .is_ok());
+    let dir = old_ca.parent().unwrap();
+    let (ca, chain, key) = cpgate::tls::test_ca_and_server(&["localhost"]).unwrap();
+    let new_ca = dir.join("renewed-ca.pem");
+    std::fs::write(&new_ca, ca).unwrap();
+    std::fs::write(dir.join("proxy.crt"), chain).unwrap();
+    std::fs::write(dir.join("proxy.key"), key).unwrap();
+    gw.reload_tls().unwrap();
+    let (_, status, _) = tls_get_trusting(&gw, &new_ca, false, "/execute/Email/list_pops")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(tls_get_trusting(&gw, &old_ca, false, "/execute/Email/list_pops")
+        .await
+        .is_err());
+    // A broken renewal keeps the current certificate.
+    std::fs::write(dir.join("proxy.key"), "not a key").unwrap();
+    assert!(gw.reload_tls().is_err());
+    assert!(tls_get_trusting(&gw, &new_ca, false, "/execute/Email/list_pops")
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -80,14 +120,7 @@ async fn slowloris_partial_headers_are_cut_at_the_header_timeout() {
         .unwrap();
     closed_within(&mut slow, Duration::from_secs(5)).await;
     // A normal client is still served.
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("alice"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("alice", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 200);
 }
 
@@ -133,14 +166,7 @@ async fn policy_folder_change_reloads_and_an_invalid_file_keeps_the_old_set() {
         assert!(tokio::time::Instant::now() < deadline, "reload not seen within 5 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("newdev"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("newdev", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 200);
 
     // An invalid file: the reload fails as a whole, the previous set stays in force.
@@ -148,14 +174,7 @@ async fn policy_folder_change_reloads_and_an_invalid_file_keeps_the_old_set() {
     let result = gw.app.reload_policies().await;
     assert!(result.unwrap_err().contains("broken.toml:2:"));
     assert!(gw.app.policies.load().get("newdev").is_some());
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("newdev"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("newdev", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 200);
     let reloads: Vec<_> = gw
         .audit_lines()

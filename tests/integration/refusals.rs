@@ -46,14 +46,7 @@ async fn forged_signature_is_401() {
 #[tokio::test]
 async fn token_of_developer_without_policy_is_401() {
     let gw = Gateway::start().await;
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("ghost"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("ghost", "/execute/Email/list_pops").await;
     assert_refused(&gw, &a, 401, "unauthenticated");
 }
 
@@ -231,14 +224,7 @@ async fn upstream_unreachable_is_502_upstream_error() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let gw = Gateway::start_with(|s| s.upstream_url = format!("http://127.0.0.1:{port}")).await;
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("alice"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("alice", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 502);
     assert_eq!(a.code(), "upstream_error");
     let body = String::from_utf8_lossy(&a.body);
@@ -274,14 +260,7 @@ async fn upstream_rejecting_master_credential_opens_the_circuit() {
 async fn upstream_hanging_is_504() {
     let gw = Gateway::start_with(|s| s.upstream_timeout = "300ms").await;
     gw.upstream.set_reply(Reply::Hang);
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("alice"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("alice", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 504);
     assert_eq!(a.code(), "upstream_timeout");
 }
@@ -291,14 +270,7 @@ async fn response_containing_the_master_token_is_not_relayed() {
     let gw = Gateway::start().await;
     gw.upstream
         .set_reply(Reply::Json(200, format!("{{\"data\":\"{}\"}}", crate::support::MASTER)));
-    let a = gw
-        .send(
-            "GET",
-            "/execute/Email/list_pops",
-            &[("authorization", &gw.bearer("alice"))],
-            "",
-        )
-        .await;
+    let a = gw.get_as("alice", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 502);
     assert_eq!(a.code(), "upstream_error");
     assert!(!String::from_utf8_lossy(&a.body).contains(crate::support::MASTER));
@@ -308,13 +280,7 @@ async fn response_containing_the_master_token_is_not_relayed() {
 async fn every_refusal_is_audited_as_denied_with_its_code() {
     let gw = Gateway::start().await;
     gw.send("GET", "/execute/Email/list_pops", &[], "").await;
-    gw.send(
-        "GET",
-        "/execute/Tokens/list",
-        &[("authorization", &gw.bearer("alice"))],
-        "",
-    )
-    .await;
+    gw.get_as("alice", "/execute/Tokens/list").await;
     let denied: Vec<_> = gw
         .audit_lines()
         .into_iter()

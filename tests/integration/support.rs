@@ -241,7 +241,7 @@ impl Gateway {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         let rules = token_rules(&self.app.config);
         let dev = DeveloperId::parse(developer).unwrap();
-        cpgate::token::issue(&self.app.keys, &rules, &dev, Duration::from_secs(600), scope, now)
+        cpgate::token::issue(&self.app.keys(), &rules, &dev, Duration::from_secs(600), scope, now)
             .unwrap()
             .token
     }
@@ -256,12 +256,23 @@ impl Gateway {
         send_to(self.addr, method, target, headers, body).await
     }
 
+    /// `GET target` with a fresh token of `developer`.
+    pub async fn get_as(&self, developer: &str, target: &str) -> Answer {
+        self.send("GET", target, &[("authorization", &self.bearer(developer))], "")
+            .await
+    }
+
     pub fn audit_lines(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.files.audit)
             .unwrap_or_default()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// What SIGHUP does for the certificate: re-read it for new connections.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        self.running.as_ref().map_or(Ok(()), |r| r.reload_tls())
     }
 
     pub async fn stop(mut self) {
