@@ -141,7 +141,7 @@ impl Stack {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         let rules = token_rules(&self.app.config);
         let dev = DeveloperId::parse(developer).unwrap();
-        cpgate::token::issue(&self.app.keys, &rules, &dev, Duration::from_secs(600), scope, now)
+        cpgate::token::issue(&self.app.keys(), &rules, &dev, Duration::from_secs(600), scope, now)
             .unwrap()
             .token
     }
