@@ -34,5 +34,13 @@ dir = "policies"
 [audit]
 file = "/var/lib/cpgate/audit.jsonl"
 TOML
+# The image runs as the distroless "nonroot" user (65532): it must be able to read the secret,
+# the signing key and the TLS key, which are created 0600.
+if [ "$(id -u)" = 0 ]; then
+  chown -R 65532:65532 deploy/secrets deploy/keys deploy/certs
+else
+  echo "warning: not root; making deploy/ secrets readable by the container user (chmod a+r)" >&2
+  chmod -R a+rX deploy/secrets deploy/keys deploy/certs
+fi
 echo "deploy/ ready (kid $kid). Next: docker compose up --build"
 echo "Issue a token: target/release/cpgate token issue --config deploy/cpgate.toml --developer alice"
