@@ -215,18 +215,42 @@ impl Config {
         Self::parse(path, &text, &|name| std::env::var(name).ok())
     }
 
+    /// Like [`Config::load`], but without reading the master token(s): for commands that never
+    /// call cPanel (`token issue`, `token revoke`, `explain`), so that an operator can run them
+    /// where only the service can read the token (systemd credentials, Docker secrets). The
+    /// upstream tokens of the result are empty.
+    pub fn load_for_tools(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            message: format!("cannot read config: {e}"),
+        })?;
+        let v = Validator::new(path, &text, false);
+        v.parse_and_build(&|name| std::env::var(name).ok())
+    }
+
     /// Validates config `text` as if read from `path`; `env` looks up `token_env` variables.
     pub fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let v = Validator {
-            file: path,
+        Validator::new(path, text, true).parse_and_build(env)
+    }
+}
+
+impl<'a> Validator<'a> {
+    fn new(file: &'a Path, text: &'a str, read_secrets: bool) -> Self {
+        Self {
+            file,
             text,
-            base: path.parent().unwrap_or(Path::new(".")),
-        };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(0, |s| v.line_of(s.start));
-            v.err_at(line, e.message().trim().to_owned())
+            base: file.parent().unwrap_or(Path::new(".")),
+            read_secrets,
+        }
+    }
+
+    fn parse_and_build(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(self.text).map_err(|e| {
+            let line = e.span().map_or(0, |s| self.line_of(s.start));
+            self.err_at(line, e.message().trim().to_owned())
         })?;
-        v.build(raw, env)
+        self.build(raw, env)
     }
 }
 
@@ -235,6 +259,8 @@ struct Validator<'a> {
     file: &'a Path,
     text: &'a str,
     base: &'a Path,
+    /// Read the master tokens (false for tools that never call cPanel).
+    read_secrets: bool,
 }
 
 impl Validator<'_> {
@@ -387,6 +413,7 @@ impl Validator<'_> {
             return Err(self.err(&u.user, "user: expected a cPanel user name"));
         }
         let token = match (&u.token_file, &u.token_env) {
+            (Some(_), None) | (None, Some(_)) if !self.read_secrets => Secret::new(String::new()),
             (Some(f), None) => {
                 let text = std::fs::read_to_string(self.path(f)).map_err(|e| {
                     self.err(

@@ -99,7 +99,7 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
 }
 
 fn decide(args: &ExplainArgs) -> anyhow::Result<(Decision, String)> {
-    let config = Config::load(&args.config.config)?;
+    let config = Config::load_for_tools(&args.config.config)?;
     let set = PolicySet::load_dir(&config.policies_dir, &load_options(&config))
         .map_err(|errs| anyhow::anyhow!(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
     let policy = set.get(&args.developer).ok_or_else(|| {

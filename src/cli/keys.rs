@@ -27,7 +27,7 @@ pub struct IssueArgs {
 
 /// Prints one signed token on stdout.
 pub fn issue(args: &IssueArgs) -> anyhow::Result<()> {
-    let config = super::load_config(&args.config.config)?;
+    let config = super::load_tools_config(&args.config.config)?;
     let developer = DeveloperId::parse(&args.developer)?;
     let policies = crate::app::load_policies(&config).map_err(|e| anyhow::anyhow!("policies are invalid:\n{e}"))?;
     let policy = policies.get(developer.as_str()).ok_or_else(|| {

@@ -211,6 +211,11 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
     Ok(Config::load(path)?)
 }
 
+/// The config for commands that never call cPanel: the master token is not read.
+fn load_tools_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    Ok(Config::load_for_tools(path)?)
+}
+
 fn init_logging(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));

@@ -38,7 +38,7 @@ pub struct RevokeArgs {
 
 /// Appends the revocation durably; running servers enforce it within a second.
 pub fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
-    let config = super::load_config(&args.config.config)?;
+    let config = super::load_tools_config(&args.config.config)?;
     let target = match (&args.jti, &args.developer) {
         (Some(jti), None) => {
             revocation::check_jti(jti).map_err(|e| anyhow::anyhow!("--jti: {e}"))?;
@@ -84,7 +84,7 @@ pub fn secret(args: &SecretArgs) -> anyhow::Result<()> {
     let line = format!("client_secret_hash = \"{hash}\"");
     let mut out = std::io::stdout().lock();
     if args.write {
-        let config = super::load_config(&args.config.config)?;
+        let config = super::load_tools_config(&args.config.config)?;
         let file = config.policies_dir.join(format!("{developer}.toml"));
         write_hash_line(&file, &line, &load_options(&config))?;
         writeln!(out, "{}", secret.as_str())?;

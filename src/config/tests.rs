@@ -107,3 +107,23 @@ fn sizes_and_durations_parse() {
     assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
     assert!(parse_duration("15 parsecs").is_err());
 }
+
+#[test]
+fn tools_can_load_the_config_without_reading_the_master_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cpgate.toml");
+    let text = MINIMAL.replace(
+        "token_env = \"CPGATE_TEST_TOKEN\"",
+        "token_file = \"/nonexistent/cpanel_token\"",
+    );
+    std::fs::write(&path, &text).unwrap();
+    assert!(Config::load(&path)
+        .unwrap_err()
+        .to_string()
+        .contains("token_file: cannot read"));
+    let c = Config::load_for_tools(&path).unwrap();
+    assert!(c.upstreams["default"].token.is_empty());
+    let both = text.replace("token_file", "token_env = \"X\"\ntoken_file");
+    std::fs::write(&path, both).unwrap();
+    assert!(Config::load_for_tools(&path).is_err(), "the config is still validated");
+}
