@@ -6,3 +6,6 @@
 
 mod kill9;
 mod support;
+mod full_disk;
+mod redaction;
+mod reopen;
