@@ -86,7 +86,9 @@ fn writer_benches(c: &mut Criterion) {
             fsync: mode,
             max_file_size: 64 << 20,
         };
-        let log = rt.block_on(AuditLog::open_with(&dir.join("audit.jsonl"), options)).unwrap();
+        let log = rt
+            .block_on(AuditLog::open_with(&dir.join("audit.jsonl"), options))
+            .unwrap();
         group.bench_function(format!("append_{APPENDERS}_concurrent/{}", mode_name(mode)), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
@@ -230,7 +232,12 @@ fn proxy_bench(rounds: usize, secs: f64, warmup: f64) {
         println!("| fsync | req/s | vs never | proxy CPU µs/req |");
         println!("|---|---|---|---|");
         for (i, mode) in modes.iter().enumerate() {
-            println!("| {mode} | {:.0} | {:.3} | {:.1} |", med[i], med[i] / med[0], med_cpu[i]);
+            println!(
+                "| {mode} | {:.0} | {:.3} | {:.1} |",
+                med[i],
+                med[i] / med[0],
+                med_cpu[i]
+            );
         }
         println!(
             "fdatasync baseline: {sync_rate:.0} write+fdatasync/s ({:.0} µs each); \
@@ -251,14 +258,13 @@ fn main() {
         c.final_summary();
     }
     if part != "writer" {
-        let env = |name: &str, default: f64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+        let env = |name: &str, default: f64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
         if bench_mode {
-            proxy_bench(env("AUDIT_BENCH_ROUNDS", 5.0) as usize, env("AUDIT_BENCH_SECS", 3.0), 0.5);
+            proxy_bench(
+                env("AUDIT_BENCH_ROUNDS", 5.0) as usize,
+                env("AUDIT_BENCH_SECS", 3.0),
+                0.5,
+            );
         } else {
             proxy_bench(1, 0.2, 0.0);
         }

@@ -75,7 +75,10 @@ async fn full_disk_refuses_with_503_forwards_nothing_and_resumes_when_space_retu
     let mut n = 0;
     let mut ok = 0;
 
-    assert_eq!(client.send("GET", &call(n), &setup.bearer, "").await.unwrap().status, 200);
+    assert_eq!(
+        client.send("GET", &call(n), &setup.bearer, "").await.unwrap().status,
+        200
+    );
     (n, ok) = (n + 1, ok + 1);
 
     let filler = audit_dir.join("filler");

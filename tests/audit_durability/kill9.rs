@@ -28,7 +28,12 @@ enum Phase {
 
 /// One client: a keep-alive connection sending calls with unique markers; when cpgate dies it
 /// waits for the next start (no sleeps: it waits on the phase channel).
-async fn client(id: usize, setup_addr: std::net::SocketAddr, bearer: String, mut phase: watch::Receiver<Phase>) -> usize {
+async fn client(
+    id: usize,
+    setup_addr: std::net::SocketAddr,
+    bearer: String,
+    mut phase: watch::Receiver<Phase>,
+) -> usize {
     let mut sent = 0usize;
     loop {
         let now = *phase.borrow_and_update();
@@ -96,7 +101,9 @@ async fn kill_9_under_load_every_forwarded_call_has_its_request_record_and_the_c
         // load, chosen by progress rather than by a timer.
         let more = rand::rng().random_range(1..=300);
         let target = upstream.count() + more;
-        let reached = upstream.wait_for(target, Instant::now() + Duration::from_secs(20)).await;
+        let reached = upstream
+            .wait_for(target, Instant::now() + Duration::from_secs(20))
+            .await;
         assert!(reached, "round {round}: load stalled:\n{}", setup.log());
         kill_points.push(more);
         proxy.kill9().await;
@@ -117,7 +124,10 @@ async fn kill_9_under_load_every_forwarded_call_has_its_request_record_and_the_c
     let received = upstream.markers();
     let recorded = Setup::request_markers(&audit);
     let missing: Vec<&String> = received.iter().filter(|m| !recorded.contains(*m)).collect();
-    assert!(missing.is_empty(), "calls cPanel received without a request record: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "calls cPanel received without a request record: {missing:?}"
+    );
     let unique: HashSet<&String> = received.iter().collect();
     assert_eq!(unique.len(), received.len(), "markers are unique");
 

@@ -4,8 +4,8 @@
 // Test fixtures may panic: a failed fixture is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod kill9;
-mod support;
 mod full_disk;
+mod kill9;
 mod redaction;
 mod reopen;
+mod support;

@@ -49,7 +49,10 @@ async fn secrets_sent_through_the_proxy_are_redacted_in_the_audit_file() {
         form.append_pair(&format!("{family}-1"), &secret(family, 1));
     }
     let form = form.finish();
-    let answer = client.send("POST", "/execute/Email/add_pop", &setup.bearer, &form).await.unwrap();
+    let answer = client
+        .send("POST", "/execute/Email/add_pop", &setup.bearer, &form)
+        .await
+        .unwrap();
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
 
     // GET with the secrets in the query string.
@@ -61,23 +64,36 @@ async fn secrets_sent_through_the_proxy_are_redacted_in_the_audit_file() {
     let args: serde_json::Map<String, serde_json::Value> = FAMILIES
         .iter()
         .map(|f| (f.to_string(), secret(f, 3).into()))
-        .chain([("email".to_string(), "inner".into()), ("domain".to_string(), "example.com".into())])
+        .chain([
+            ("email".to_string(), "inner".into()),
+            ("domain".to_string(), "example.com".into()),
+        ])
         .collect();
     let inner = serde_json::json!(["Email", "add_pop", args]).to_string();
     let nested = serde_json::json!(["Batch", "strict", {"command": inner.clone()}]).to_string();
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("command-0", &inner).append_pair("command-1", &nested);
-    let answer = client.send("POST", "/execute/Batch/strict", &setup.bearer, &form.finish()).await.unwrap();
+    let answer = client
+        .send("POST", "/execute/Batch/strict", &setup.bearer, &form.finish())
+        .await
+        .unwrap();
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     drop(client);
     proxy.stop().await;
 
     // cPanel got the real values ...
-    let bodies: Vec<String> = upstream.bodies().iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    let bodies: Vec<String> = upstream
+        .bodies()
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
     assert!(bodies[0].contains(&secret("password", 0)));
     // ... the audit file never did.
     let text = std::fs::read_to_string(&setup.files.audit).unwrap();
-    assert!(!text.contains("S3CR3T"), "a secret value reached the audit file:\n{text}");
+    assert!(
+        !text.contains("S3CR3T"),
+        "a secret value reached the audit file:\n{text}"
+    );
     let records = Setup::records(&setup.files.audit);
     let requests: Vec<&serde_json::Value> = records.iter().filter(|r| r["event"] == "request").collect();
     assert_eq!(requests.len(), 3);

@@ -15,19 +15,29 @@ async fn sighup_after_rename_continues_the_chain_in_a_new_file_and_verify_old_ne
     let mut client = Client::connect(setup.addr).await.unwrap();
     let call = |n: usize| format!("/execute/Email/list_pops?domain=example.com&marker=r{n}");
     for n in 0..3 {
-        assert_eq!(client.send("GET", &call(n), &setup.bearer, "").await.unwrap().status, 200);
+        assert_eq!(
+            client.send("GET", &call(n), &setup.bearer, "").await.unwrap().status,
+            200
+        );
     }
 
     std::fs::rename(&audit, &old).unwrap();
-    proxy.signal("HUP");
+    proxy.signal(nix::sys::signal::Signal::SIGHUP);
     // The writer creates the new file when it handles the reopen; appends after that go there.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !audit.exists() {
-        assert!(Instant::now() < deadline, "no new audit file after SIGHUP:\n{}", setup.log());
+        assert!(
+            Instant::now() < deadline,
+            "no new audit file after SIGHUP:\n{}",
+            setup.log()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     for n in 3..6 {
-        assert_eq!(client.send("GET", &call(n), &setup.bearer, "").await.unwrap().status, 200);
+        assert_eq!(
+            client.send("GET", &call(n), &setup.bearer, "").await.unwrap().status,
+            200
+        );
     }
     drop(client);
     proxy.stop().await;

@@ -37,8 +37,7 @@ pub const POLICY: &str = r#"
 calls = ["Email::list_pops", "Email::add_pop", "Batch::strict"]
 "#;
 
-pub const UAPI_OK: &str =
-    r#"{"data":[],"errors":null,"messages":null,"metadata":{},"status":1,"warnings":null}"#;
+pub const UAPI_OK: &str = r#"{"data":[],"errors":null,"messages":null,"metadata":{},"status":1,"warnings":null}"#;
 
 /// A mock cPanel that records the `marker` parameter of every call at arrival.
 #[derive(Clone)]
@@ -232,19 +231,14 @@ impl Proxy {
         self.child.wait().await.unwrap();
     }
 
-    /// Sends a signal by name (`HUP`, `TERM`) with kill(1).
-    pub fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name} failed");
+    /// Sends `signal` (SIGHUP, SIGTERM, ...).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).unwrap();
     }
 
     /// SIGTERM (graceful: drain, final sync) and wait for a clean exit.
     pub async fn stop(mut self) {
-        self.signal("TERM");
+        self.signal(nix::sys::signal::Signal::SIGTERM);
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
             .unwrap()

@@ -78,7 +78,16 @@ fn every_family_spelling_is_secret_and_ordinary_names_are_not() {
     for name in secret_names() {
         assert!(is_secret_param(&name), "{name}");
     }
-    for name in ["domain", "email", "email-3", "user", "dir", "quota", "command-1", "api.version"] {
+    for name in [
+        "domain",
+        "email",
+        "email-3",
+        "user",
+        "dir",
+        "quota",
+        "command-1",
+        "api.version",
+    ] {
         assert!(!is_secret_param(name), "{name}");
     }
 }
@@ -114,6 +123,9 @@ async fn every_secret_family_is_redacted_in_plain_calls_members_and_nested_batch
     assert_redacted(&lines[0]["params"], "a plain call");
     assert_redacted(&lines[1]["params"], "an API 2 call");
     assert_redacted(&lines[2]["params"]["command-0"][2], "a batch command");
-    assert_redacted(&lines[2]["params"]["command-1"][2]["command-0"][2], "a nested batch command");
+    assert_redacted(
+        &lines[2]["params"]["command-1"][2]["command-0"][2],
+        "a nested batch command",
+    );
     assert_eq!(lines[3]["params"]["private_key-1"], REDACTED);
 }
