@@ -19,6 +19,7 @@ mod chain;
 pub mod query;
 mod record;
 mod recover;
+mod syncer;
 pub mod verify;
 mod writer;
 

@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 
 use super::chain::{line_hash, Head};
 use super::record::{encode, Stamp};
+use super::syncer::Syncer;
 use super::{recover, AuditOptions, FsyncMode, Record};
 
 /// Most records written by one `write(2)`.
@@ -43,6 +44,8 @@ pub(crate) trait Storage: Send {
     fn append_all(&mut self, buf: &[u8]) -> io::Result<()>;
     fn sync_data(&mut self) -> io::Result<()>;
     fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// A second handle to the same file, for the batch sync thread (which only syncs).
+    fn sync_handle(&self) -> io::Result<Box<dyn Storage>>;
 }
 
 impl Storage for File {
@@ -56,6 +59,10 @@ impl Storage for File {
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         File::set_len(self, len)
+    }
+
+    fn sync_handle(&self) -> io::Result<Box<dyn Storage>> {
+        Ok(Box::new(self.try_clone()?))
     }
 }
 
@@ -101,13 +108,22 @@ pub(crate) struct Writer {
     sync_before_ack: bool,
     /// A failed write could not be cut back: the file must be truncated to `len` first.
     needs_truncate: bool,
+    /// `batch`: the thread that runs the timer's `fdatasync` (None: sync on this thread).
+    syncer: Option<Syncer>,
 }
 
 impl Writer {
     /// A writer continuing the chain at `head`, appending to `file` whose good length is `len`.
     pub(crate) fn new(path: PathBuf, options: AuditOptions, wrap: Wrap, file: File, len: u64, head: Head) -> Self {
         let storage = Some(wrap(file));
-        Self {
+        let stats = Arc::new(Stats::default());
+        let syncer = match options.fsync {
+            FsyncMode::Batch => Syncer::start(&path, Arc::clone(&stats))
+                .inspect_err(|e| tracing::warn!(error = %e, "no audit sync thread; syncing on the writer thread"))
+                .ok(),
+            _ => None,
+        };
+        let mut writer = Self {
             path,
             options,
             wrap,
@@ -118,10 +134,31 @@ impl Writer {
             buf: Vec::with_capacity(64 << 10),
             pending: Vec::new(),
             shared: Arc::new(Mutex::new(head)),
-            stats: Arc::new(Stats::default()),
+            stats,
             unsynced_since: None,
             sync_before_ack: false,
             needs_truncate: false,
+            syncer,
+        };
+        writer.switch_syncer();
+        writer
+    }
+
+    /// Points the sync thread at the current file (after open, rotation, reopen). Without a
+    /// second handle, batch syncs fall back to this thread.
+    fn switch_syncer(&mut self) {
+        let (Some(syncer), Some(storage)) = (self.syncer.as_ref(), self.storage.as_ref()) else {
+            return;
+        };
+        let switched = match storage.sync_handle() {
+            Ok(handle) => syncer.switch(handle),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "no second audit file handle; syncing on the writer thread");
+                false
+            }
+        };
+        if !switched {
+            self.syncer = None;
         }
     }
 
@@ -163,7 +200,9 @@ impl Writer {
             }
             self.commit();
         }
-        if self.unsynced_since.is_some() {
+        // Last handle dropped: sync here (the sync thread may still be busy or already gone).
+        if self.options.fsync == FsyncMode::Batch {
+            self.syncer = None;
             self.background_sync();
         }
     }
@@ -239,6 +278,9 @@ impl Writer {
 
     fn write_staged(&mut self) -> io::Result<()> {
         self.ready()?;
+        if self.syncer.as_ref().is_some_and(Syncer::take_failure) {
+            self.sync_before_ack = true;
+        }
         let sync = self.options.fsync == FsyncMode::Always || self.sync_before_ack;
         let storage = self
             .storage
@@ -271,6 +313,7 @@ impl Writer {
             self.len = file.metadata()?.len();
             self.storage = Some((self.wrap)(file));
             self.needs_truncate = false;
+            self.switch_syncer();
         }
         if self.needs_truncate {
             if let Some(storage) = self.storage.as_mut() {
@@ -290,18 +333,25 @@ impl Writer {
         Ok(())
     }
 
-    /// Syncs the old file before it is let go, when `batch` left writes unsynced (`always`
-    /// synced them already, `never` does not sync). A failure arms the sync-before-ack path.
+    /// Syncs the old file before it is let go, in `batch` mode (`always` synced it already,
+    /// `never` does not sync). Unconditional in `batch`: a sync handed to the sync thread may
+    /// still be running. A failure arms the sync-before-ack path.
     fn sync_pending(&mut self) -> io::Result<()> {
-        if self.unsynced_since.is_none() {
+        if self.options.fsync != FsyncMode::Batch {
             return Ok(());
         }
         self.sync_now().inspect_err(|_| self.sync_before_ack = true)
     }
 
-    /// The `batch` timer's sync. Its records were acknowledged already, so a failure is logged
-    /// and makes the next group sync before it is acknowledged (and fail if the disk still does).
+    /// The `batch` timer's sync, handed to the sync thread (here when there is none). Its
+    /// records were acknowledged already, so a failure is logged and makes the next group sync
+    /// before it is acknowledged (and fail if the disk still does).
     fn background_sync(&mut self) {
+        if self.syncer.as_ref().is_some_and(Syncer::request) {
+            self.unsynced_since = None;
+            return;
+        }
+        self.syncer = None;
         if let Err(e) = self.sync_now() {
             self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
             tracing::error!(path = %self.path.display(), error = %e, "audit fdatasync failed");
@@ -331,6 +381,7 @@ impl Writer {
         self.len = file.metadata()?.len();
         self.storage = Some((self.wrap)(file));
         self.needs_truncate = false;
+        self.switch_syncer();
         Ok(())
     }
 
@@ -343,6 +394,7 @@ impl Writer {
         let file = open_append(&self.path)?;
         self.len = file.metadata()?.len();
         self.storage = Some((self.wrap)(file));
+        self.switch_syncer();
         if self.options.fsync != FsyncMode::Never {
             sync_parent(&self.path)?;
         }

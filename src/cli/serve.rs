@@ -21,14 +21,38 @@ use crate::secret::Secret;
 /// Runs the gateway until SIGTERM/SIGINT.
 pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     harden_process();
+    // Handlers first: once the port accepts connections, SIGTERM drains and SIGHUP reopens
+    // (the default actions would kill the process without the final audit sync).
+    let signals = Signals::install()?;
     let config = super::load_config(config_path)?;
     let app = Arc::new(App::build(config).await?);
     let listener = TcpListener::bind(app.config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", app.config.server.listen))?;
     let running = start(app, listener).await?;
-    running.wait_for_signals().await
+    running.serve_until_signalled(signals).await
 }
+
+/// SIGTERM, SIGINT and SIGHUP streams, installed before the gateway starts.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Replaces the default actions of SIGTERM, SIGINT and SIGHUP.
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// How often the audit chain head is logged (for anchoring it elsewhere).
+pub const HEAD_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A started gateway: its address and the task serving it.
 pub struct Running {
@@ -108,13 +132,25 @@ impl Running {
 
     /// Serves until SIGTERM/SIGINT, reloading policies on SIGHUP.
     pub async fn wait_for_signals(self) -> anyhow::Result<()> {
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut hup = signal(SignalKind::hangup())?;
+        let signals = Signals::install()?;
+        self.serve_until_signalled(signals).await
+    }
+
+    /// [`Running::wait_for_signals`] with handlers installed earlier; logs the audit chain head
+    /// every [`HEAD_LOG_INTERVAL`].
+    pub async fn serve_until_signalled(self, signals: Signals) -> anyhow::Result<()> {
+        let Signals {
+            mut term,
+            mut int,
+            mut hup,
+        } = signals;
+        let mut head_tick = tokio::time::interval(HEAD_LOG_INTERVAL);
+        head_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
+                _ = head_tick.tick() => log_audit_head(&self.app),
                 _ = hup.recv() => {
                     reload(&self.app, "SIGHUP").await;
                     reload_keys(&self.app, "SIGHUP");
@@ -141,6 +177,12 @@ impl Running {
         self.app.audit.sync().await?;
         Ok(())
     }
+}
+
+/// Logs the audit chain head (`seq`, hash of the last record's line) so it can be anchored.
+fn log_audit_head(app: &App) {
+    let (seq, hash) = app.audit.head();
+    tracing::info!(audit_seq = seq, audit_head = %hash, write_errors = app.audit.write_errors(), "audit chain head");
 }
 
 async fn reload(app: &App, trigger: &str) {

@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -47,6 +47,11 @@ struct Faults {
     events: Mutex<Vec<&'static str>>,
     /// Notified on every `sync_data` call, failed or not.
     sync_called: Notify,
+    /// Notified when a `sync_data` call starts.
+    sync_started: Notify,
+    /// While true, `sync_data` blocks (a slow disk).
+    hold_sync: Mutex<bool>,
+    release_sync: Condvar,
 }
 
 struct Faulty {
@@ -71,6 +76,12 @@ impl Storage for Faulty {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
+        self.faults.sync_started.notify_one();
+        let mut held = self.faults.hold_sync.lock().unwrap();
+        while *held {
+            held = self.faults.release_sync.wait(held).unwrap();
+        }
+        drop(held);
         let result = if self.faults.fail_sync.load(Ordering::SeqCst) {
             Err(io::Error::from_raw_os_error(5))
         } else {
@@ -87,6 +98,13 @@ impl Storage for Faulty {
             return Err(io::Error::from_raw_os_error(5));
         }
         self.file.set_len(len)
+    }
+
+    fn sync_handle(&self) -> io::Result<Box<dyn Storage>> {
+        Ok(Box::new(Faulty {
+            file: self.file.try_clone()?,
+            faults: Arc::clone(&self.faults),
+        }))
     }
 }
 
@@ -177,10 +195,38 @@ async fn batch_mode_sync_failure_makes_the_next_group_sync_before_ack() {
     tokio::time::timeout(Duration::from_secs(10), faults.sync_called.notified())
         .await
         .unwrap();
+    // The sync thread reports the failure just after the call returns.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while log.write_errors() == 0 {
+        assert!(std::time::Instant::now() < deadline, "sync failure not reported");
+        tokio::task::yield_now().await;
+    }
     let refused = log.append(request(1)).await.unwrap_err();
     assert!(refused.message.contains("Input/output"), "{refused}");
     faults.fail_sync.store(false, Ordering::SeqCst);
     log.append(request(2)).await.unwrap();
     assert!(verify(&[path]).is_ok());
     assert!(log.write_errors() >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_mode_keeps_writing_while_a_slow_sync_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, path, faults) = faulty_log(dir.path(), FsyncMode::Batch);
+    *faults.hold_sync.lock().unwrap() = true;
+    let started = faults.sync_started.notified();
+    log.append(request(0)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), started).await.unwrap();
+    // The timer's sync is stuck on the disk; records are still written and acknowledged.
+    for i in 1..20 {
+        tokio::time::timeout(Duration::from_secs(10), log.append(request(i)))
+            .await
+            .expect("append blocked behind the background sync")
+            .unwrap();
+    }
+    assert_eq!(lines(&path).len(), 20);
+    *faults.hold_sync.lock().unwrap() = false;
+    faults.release_sync.notify_all();
+    log.sync().await.unwrap();
+    assert_eq!(verify(&[path]).unwrap().records, 20);
 }

@@ -151,6 +151,7 @@ async fn secrets_never_reach_the_file() {
 
 mod faults;
 mod query;
+mod redaction;
 mod tamper;
 
 #[tokio::test]
