@@ -104,13 +104,72 @@ pub struct AuditConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
     Memory,
-    /// `redis://` or `rediss://` URL (the shared store; not in this build yet).
-    Redis(String),
+    /// The shared store: limits and revocations in Redis (or Valkey).
+    Redis(RedisUrl),
+}
+
+/// A parsed `redis://` or `rediss://` URL. It may carry a password, so `Debug` and `Display`
+/// show it without one; [`RedisUrl::expose`] gives the full URL to the client only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Parses a URL the Redis client accepts: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, or
+    /// `rediss://...` for TLS (rustls, system and webpki roots).
+    pub fn parse(url: &str) -> Result<RedisUrl, String> {
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err("expected a redis:// or rediss:// URL".into());
+        }
+        if url.contains('#') {
+            return Err("a URL fragment (such as #insecure) is not accepted".into());
+        }
+        redis::Client::open(url)
+            .map(|_| RedisUrl(url.to_owned()))
+            .map_err(|_| "not a valid redis:// or rediss:// URL (HOST[:PORT][/DB])".into())
+    }
+
+    /// The whole URL, password included: for the Redis client only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True for `rediss://`.
+    pub fn is_tls(&self) -> bool {
+        self.0.starts_with("rediss://")
+    }
+}
+
+impl std::fmt::Display for RedisUrl {
+    /// The URL with any user info replaced by `***`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("redis", &self.0));
+        match rest.rsplit_once('@') {
+            Some((_, host)) => write!(f, "{scheme}://***@{host}"),
+            None => write!(f, "{scheme}://{rest}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisUrl({self})")
+    }
+}
+
+/// What a Redis-backed instance does when Redis cannot answer a rate-limit decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnStoreError {
+    /// Decide with this instance's in-memory limiter (limits become per instance).
+    #[default]
+    Local,
+    /// Refuse rate-limited calls with 503 `store_unavailable`.
+    Deny,
 }
 
 #[derive(Debug, Clone)]
 pub struct RateLimitConfig {
     pub store: StoreKind,
+    pub on_store_error: OnStoreError,
     pub default_per_minute: NonZeroU32,
     pub default_burst: NonZeroU32,
 }
@@ -200,6 +259,7 @@ struct RawAudit {
 #[serde(deny_unknown_fields)]
 struct RawRateLimit {
     store: Option<S<String>>,
+    on_store_error: Option<S<String>>,
     default_per_minute: Option<S<u32>>,
     default_burst: Option<S<u32>>,
 }
@@ -509,12 +569,16 @@ impl Validator<'_> {
             None => StoreKind::Memory,
             Some(s) if s.get_ref() == "memory" => StoreKind::Memory,
             Some(s) if s.get_ref().starts_with("redis://") || s.get_ref().starts_with("rediss://") => {
-                return Err(self.err(
-                    s,
-                    "store: the Redis store is not available in this build yet; use \"memory\"",
-                ));
+                StoreKind::Redis(RedisUrl::parse(s.get_ref()).map_err(|e| self.err(s, format!("store: {e}")))?)
             }
             Some(s) => return Err(self.err(s, "store: expected \"memory\" or a redis:// URL")),
+        };
+        let on_store_error = match r.on_store_error.as_ref().map(|o| (o, o.get_ref().as_str())) {
+            None | Some((_, "local")) => OnStoreError::Local,
+            Some((_, "deny")) => OnStoreError::Deny,
+            Some((o, other)) => {
+                return Err(self.err(o, format!("on_store_error: {other:?} is not one of local, deny")));
+            }
         };
         let nz = |v: &Option<S<u32>>, default: u32, key: &str| match v {
             None => NonZeroU32::new(default).ok_or_else(|| self.err_at(0, format!("{key}: bad default"))),
@@ -522,6 +586,7 @@ impl Validator<'_> {
         };
         Ok(RateLimitConfig {
             store,
+            on_store_error,
             default_per_minute: nz(&r.default_per_minute, 60, "default_per_minute")?,
             default_burst: nz(&r.default_burst, 10, "default_burst")?,
         })
