@@ -140,26 +140,28 @@ impl SharedRevocations {
         let mut tick = tokio::time::interval(RESYNC_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut synced: Option<Option<i64>> = None;
+        // A whole pull is owed: after a (re)subscription or a failed check, until one succeeds.
+        let mut owed = true;
         loop {
-            let mut force = false;
             tokio::select! {
                 event = rx.recv() => match event {
                     Some(Event::Entry(entry)) => {
                         apply(vec![entry]).await;
                         continue;
                     }
-                    Some(Event::Subscribed) => force = true,
+                    Some(Event::Subscribed) => owed = true,
                     // The listener ended (it only does when this task is going away).
                     None => return,
                 },
                 _ = tick.tick() => {}
             }
-            let changed = match self.version().await {
-                Ok(version) => force || synced != Some(version),
-                Err(_) => continue,
-            };
-            if changed {
-                synced = self.resync(&local, &apply).await;
+            match self.version().await {
+                Ok(version) if owed || synced != Some(version) => {
+                    synced = self.resync(&local, &apply).await;
+                    owed = synced.is_none();
+                }
+                Ok(_) => {}
+                Err(_) => owed = true,
             }
         }
     }
