@@ -18,7 +18,53 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::config::RedisUrl;
+/// A parsed `redis://` or `rediss://` URL. It may carry a password, so `Debug` and `Display`
+/// show it without one; [`RedisUrl::expose`] gives the full URL to the client only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Parses a URL the Redis client accepts: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, or
+    /// `rediss://...` for TLS (rustls, system and webpki roots).
+    pub fn parse(url: &str) -> Result<RedisUrl, String> {
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err("expected a redis:// or rediss:// URL".into());
+        }
+        if url.contains('#') {
+            return Err("a URL fragment (such as #insecure) is not accepted".into());
+        }
+        redis::Client::open(url)
+            .map(|_| RedisUrl(url.to_owned()))
+            .map_err(|_| "not a valid redis:// or rediss:// URL (HOST[:PORT][/DB])".into())
+    }
+
+    /// The whole URL, password included: for the Redis client only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True for `rediss://`.
+    pub fn is_tls(&self) -> bool {
+        self.0.starts_with("rediss://")
+    }
+}
+
+impl std::fmt::Display for RedisUrl {
+    /// The URL with any user info replaced by `***`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("redis", &self.0));
+        match rest.rsplit_once('@') {
+            Some((_, host)) => write!(f, "{scheme}://***@{host}"),
+            None => write!(f, "{scheme}://{rest}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisUrl({self})")
+    }
+}
 
 /// Time allowed to open a connection to Redis.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
