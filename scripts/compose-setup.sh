@@ -33,6 +33,10 @@ dir = "policies"
 
 [audit]
 file = "/var/lib/cpgate/audit.jsonl"
+
+[rate_limit]
+store = "redis://redis:6379/0"   # shared by the replicas: limits and revocations
+on_store_error = "local"
 TOML
 # The image runs as the distroless "nonroot" user (65532): it must be able to read the secret,
 # the signing key and the TLS key, which are created 0600.
@@ -44,3 +48,4 @@ else
 fi
 echo "deploy/ ready (kid $kid). Next: docker compose up --build"
 echo "Issue a token: target/release/cpgate token issue --config deploy/cpgate.toml --developer alice"
+echo "Revoke (inside a replica, which reaches Redis): docker compose exec cpgate-a cpgate token revoke --config /etc/cpgate/cpgate.toml --developer alice"

@@ -1,22 +1,31 @@
 //! The running gateway's state, built once from a [`Config`] and handed to the pipeline:
 //! keys, the policy snapshot, the rate-limit store, the audit log and the upstream clients.
 //!
+//! With `rate_limit.store = "redis://..."` it also holds the shared store: the rate limiter
+//! draws on Redis, and revocations flow both ways between this instance (its file) and Redis
+//! (see `token::shared_revocations`): new file entries are pushed, entries learned from Redis
+//! are applied, audited, and appended to the file (so that a restart while Redis is down still
+//! refuses them).
+//!
 //! Invariant: the policy set, the verifier (with its key ring) and the revocation set are each
 //! replaced whole (all-or-nothing reload); each request reads one snapshot of each. A failed
-//! reload keeps what was in force.
+//! reload keeps what was in force. Revocation merges are serialized (one writer at a time), so
+//! the file watch and the Redis follower never lose each other's entries.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
 use crate::audit::{AuditLog, AuditOptions, Event, Record};
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::forward::Upstream;
 use crate::metrics::Metrics;
 use crate::policy::{LoadOptions, PolicySet};
-use crate::ratelimit::{Limit, MemoryStore, RateLimitStore};
-use crate::token::revocation::{self, Target};
+use crate::ratelimit::{Limit, MemoryStore, RateLimitStore, RedisStore};
+use crate::store::Shared;
+use crate::token::revocation::{self, Revocation, Target};
+use crate::token::shared_revocations::SharedRevocations;
 use crate::token::{ClientAuth, KeyRing, Revocations, TokenRules, Verifier};
 
 /// Everything a request needs, shared by all connections.
@@ -30,6 +39,10 @@ pub struct App {
     /// The throttled client-secret check of `POST /oauth/token`.
     pub client_auth: ClientAuth,
     pub limiter: Box<dyn RateLimitStore>,
+    /// Revocations in the shared store, when `rate_limit.store` is Redis.
+    pub shared_revocations: Option<Arc<SharedRevocations>>,
+    /// Held while the revocation set is merged and swapped.
+    revocation_merge: Mutex<()>,
     pub audit: AuditLog,
     /// By account name (`default` for `[upstream]`).
     pub upstreams: HashMap<String, Upstream>,
@@ -51,6 +64,8 @@ pub enum StartError {
     Revocations(#[from] crate::token::revocation::RevocationError),
     #[error("token endpoint: {0}")]
     ClientAuth(String),
+    #[error("rate_limit.store: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl App {
@@ -65,8 +80,20 @@ impl App {
                 message: format!("cannot create folder: {e}"),
             })?;
         }
-        let entries = revocation::read(&t.revocations)?;
-        let (revocations, _) = Revocations::default().merged(&entries, now_unix(), revocation_lifetime(&config));
+        let mut entries = revocation::read(&t.revocations)?;
+        let lifetime = revocation_lifetime(&config);
+        let metrics = Metrics::new();
+        let (limiter, shared_revocations): (Box<dyn RateLimitStore>, _) = match &config.rate_limit.store {
+            StoreKind::Memory => (Box::new(MemoryStore::new()), None),
+            StoreKind::Redis(url) => {
+                let shared = Shared::connect(url, metrics.store())?;
+                let limiter = RedisStore::new(shared.clone(), config.rate_limit.on_store_error);
+                let revocations = Arc::new(SharedRevocations::new(shared, lifetime));
+                entries.extend(initial_shared_revocations(&revocations, &entries, &t.revocations, lifetime).await);
+                (Box::new(limiter), Some(revocations))
+            }
+        };
+        let (revocations, _) = Revocations::default().merged(&entries, now_unix(), lifetime);
         let client_auth = ClientAuth::new().map_err(StartError::ClientAuth)?;
         let policies = load_policies(&config).map_err(StartError::Policies)?;
         let options = AuditOptions {
@@ -83,10 +110,12 @@ impl App {
             verifier: ArcSwap::from_pointee(verifier),
             revocations: ArcSwap::from_pointee(revocations),
             client_auth,
-            limiter: Box::new(MemoryStore::new()),
+            limiter,
+            shared_revocations,
+            revocation_merge: Mutex::new(()),
             audit,
             upstreams,
-            metrics: Metrics::new(),
+            metrics,
             config,
         })
     }
@@ -118,13 +147,66 @@ impl App {
     }
 
     /// Re-reads the revocation file and adds what is new (nothing is forgotten before it
-    /// expires, whatever the file says); writes a `token_revoked` record for each new entry.
-    /// Returns the number of new entries.
+    /// expires, whatever the file says); writes a `token_revoked` record for each new entry and
+    /// shares the new entries through the Redis store, when there is one. Returns the number of
+    /// new entries.
     pub async fn reload_revocations(&self) -> Result<usize, String> {
         let entries = revocation::read(&self.config.tokens.revocations).map_err(|e| e.to_string())?;
+        let fresh = self.apply_revocations(&entries, "file").await;
+        if let (Some(shared), false) = (&self.shared_revocations, fresh.is_empty()) {
+            if let Err(e) = shared.push(&fresh).await {
+                // The follower pushes them when Redis is back (it resyncs after reconnecting).
+                tracing::warn!(error = %e, "could not share new revocations yet; they are in force here");
+            }
+        }
+        Ok(fresh.len())
+    }
+
+    /// Applies revocations learned from the shared store: merged, audited, and appended to this
+    /// instance's revocation file so that they survive a restart while Redis is unreachable.
+    pub async fn apply_shared_revocations(&self, entries: Vec<Revocation>) {
+        let fresh = self.apply_revocations(&entries, "redis").await;
+        if fresh.is_empty() {
+            return;
+        }
+        let path = self.config.tokens.revocations.clone();
         let lifetime = revocation_lifetime(&self.config);
-        let (set, fresh) = self.revocations.load().merged(&entries, now_unix(), lifetime);
-        self.revocations.store(Arc::new(set));
+        let written =
+            tokio::task::spawn_blocking(move || revocation::append_all(&path, &fresh, now_unix(), lifetime)).await;
+        match written {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "could not keep shared revocations in the file (in force here)"),
+            Err(e) => tracing::error!(error = %e, "could not keep shared revocations in the file (in force here)"),
+        }
+    }
+
+    /// Starts following the shared revocations (when the store is Redis); abort the task to stop.
+    pub fn follow_shared_revocations(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let shared = self.shared_revocations.clone()?;
+        let (local, apply) = (self.clone(), self.clone());
+        Some(tokio::spawn(shared.follow(
+            move || local.revocations.load().entries(),
+            move |entries| {
+                let app = apply.clone();
+                async move { app.apply_shared_revocations(entries).await }
+            },
+        )))
+    }
+
+    /// Merges `entries` into the set in force and audits each new one; returns the new ones.
+    async fn apply_revocations(&self, entries: &[Revocation], source: &'static str) -> Vec<Revocation> {
+        let lifetime = revocation_lifetime(&self.config);
+        let fresh = {
+            let _merging = self
+                .revocation_merge
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (set, fresh) = self.revocations.load().merged(entries, now_unix(), lifetime);
+            if !fresh.is_empty() {
+                self.revocations.store(Arc::new(set));
+            }
+            fresh
+        };
         for entry in &fresh {
             let (developer, jti) = match &entry.target {
                 Target::Jti(jti) => (None, Some(jti.clone())),
@@ -133,6 +215,7 @@ impl App {
             tracing::info!(
                 developer = developer.as_deref().unwrap_or("-"),
                 jti = jti.as_deref().unwrap_or("-"),
+                source,
                 "revocation picked up"
             );
             let record = Record {
@@ -150,7 +233,7 @@ impl App {
                 tracing::error!(error = %e, "could not audit a revocation (it is in force)");
             }
         }
-        Ok(fresh.len())
+        fresh
     }
 
     /// The rate limit for a developer: the policy's, else the config defaults.
@@ -185,6 +268,37 @@ impl App {
         self.policies.store(Arc::new(set));
         Ok(count)
     }
+}
+
+/// At start-up: the shared store's revocations that the file lacks, appended to the file (so
+/// the file alone protects a restart while Redis is down). Bounded by the store's timeouts; an
+/// unreachable store leaves the file's entries only, with a warning.
+async fn initial_shared_revocations(
+    shared: &SharedRevocations,
+    known: &[Revocation],
+    file: &std::path::Path,
+    lifetime: u64,
+) -> Vec<Revocation> {
+    let remote = match shared.pull().await {
+        Ok((_, remote)) => remote,
+        Err(e) => {
+            tracing::warn!(error = %e, "shared revocations unavailable at start; the file's are in force until Redis answers");
+            return Vec::new();
+        }
+    };
+    let (_, new) = Revocations::default()
+        .merged(known, now_unix(), lifetime)
+        .0
+        .merged(&remote, now_unix(), lifetime);
+    if !new.is_empty() {
+        let (path, entries) = (file.to_owned(), new.clone());
+        let written =
+            tokio::task::spawn_blocking(move || revocation::append_all(&path, &entries, now_unix(), lifetime)).await;
+        if !matches!(written, Ok(Ok(_))) {
+            tracing::error!("could not keep shared revocations in the file (in force here)");
+        }
+    }
+    new
 }
 
 /// The token rules of a config.

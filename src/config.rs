@@ -15,6 +15,7 @@ use toml::Spanned;
 
 use crate::audit::FsyncMode;
 use crate::secret::Secret;
+pub use crate::store::RedisUrl;
 use crate::token::Algorithm;
 
 /// Why the config is unusable, as `FILE:LINE: message` (line 0 when no line applies).
@@ -104,13 +105,24 @@ pub struct AuditConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
     Memory,
-    /// `redis://` or `rediss://` URL (the shared store; not in this build yet).
-    Redis(String),
+    /// The shared store: limits and revocations in Redis (or Valkey).
+    Redis(RedisUrl),
+}
+
+/// What a Redis-backed instance does when Redis cannot answer a rate-limit decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnStoreError {
+    /// Decide with this instance's in-memory limiter (limits become per instance).
+    #[default]
+    Local,
+    /// Refuse rate-limited calls with 503 `store_unavailable`.
+    Deny,
 }
 
 #[derive(Debug, Clone)]
 pub struct RateLimitConfig {
     pub store: StoreKind,
+    pub on_store_error: OnStoreError,
     pub default_per_minute: NonZeroU32,
     pub default_burst: NonZeroU32,
 }
@@ -200,6 +212,7 @@ struct RawAudit {
 #[serde(deny_unknown_fields)]
 struct RawRateLimit {
     store: Option<S<String>>,
+    on_store_error: Option<S<String>>,
     default_per_minute: Option<S<u32>>,
     default_burst: Option<S<u32>>,
 }
@@ -536,12 +549,16 @@ impl Validator<'_> {
             None => StoreKind::Memory,
             Some(s) if s.get_ref() == "memory" => StoreKind::Memory,
             Some(s) if s.get_ref().starts_with("redis://") || s.get_ref().starts_with("rediss://") => {
-                return Err(self.err(
-                    s,
-                    "store: the Redis store is not available in this build yet; use \"memory\"",
-                ));
+                StoreKind::Redis(RedisUrl::parse(s.get_ref()).map_err(|e| self.err(s, format!("store: {e}")))?)
             }
             Some(s) => return Err(self.err(s, "store: expected \"memory\" or a redis:// URL")),
+        };
+        let on_store_error = match r.on_store_error.as_ref().map(|o| (o, o.get_ref().as_str())) {
+            None | Some((_, "local")) => OnStoreError::Local,
+            Some((_, "deny")) => OnStoreError::Deny,
+            Some((o, other)) => {
+                return Err(self.err(o, format!("on_store_error: {other:?} is not one of local, deny")));
+            }
         };
         let nz = |v: &Option<S<u32>>, default: u32, key: &str| match v {
             None => NonZeroU32::new(default).ok_or_else(|| self.err_at(0, format!("{key}: bad default"))),
@@ -549,6 +566,7 @@ impl Validator<'_> {
         };
         Ok(RateLimitConfig {
             store,
+            on_store_error,
             default_per_minute: nz(&r.default_per_minute, 60, "default_per_minute")?,
             default_burst: nz(&r.default_burst, 10, "default_burst")?,
         })

@@ -30,6 +30,8 @@ pub enum ProxyError {
         retry_after: Duration,
     },
     AuditUnavailable,
+    /// The shared rate-limit store could not decide and `on_store_error = "deny"`.
+    StoreUnavailable,
     /// Unreachable, TLS failure, bad response; the text is for logs only.
     UpstreamError(String),
     UpstreamAuthFailed,
@@ -47,7 +49,7 @@ impl ProxyError {
             ProxyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ProxyError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::AuditUnavailable | ProxyError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamError(_) | ProxyError::UpstreamAuthFailed => StatusCode::BAD_GATEWAY,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -66,6 +68,7 @@ impl ProxyError {
             ProxyError::RequestTimeout => "request_timeout",
             ProxyError::RateLimited { .. } => "rate_limited",
             ProxyError::AuditUnavailable => "audit_unavailable",
+            ProxyError::StoreUnavailable => "store_unavailable",
             ProxyError::UpstreamError(_) => "upstream_error",
             ProxyError::UpstreamAuthFailed => "upstream_auth_failed",
             ProxyError::MethodNotAllowed => "method_not_allowed",
@@ -90,6 +93,9 @@ impl ProxyError {
                 format!("Rate limit exceeded: retry in {} s.", retry_after_secs(*retry_after))
             }
             ProxyError::AuditUnavailable => "The audit log is unavailable; the call was not forwarded.".into(),
+            ProxyError::StoreUnavailable => {
+                "The shared rate-limit store is unavailable; the call was not forwarded. Retry shortly.".into()
+            }
             ProxyError::UpstreamError(_) => "The cPanel server could not be reached or answered badly.".into(),
             ProxyError::UpstreamAuthFailed => {
                 "The cPanel server refused the gateway's credential; calls are paused. Contact the account owner."
@@ -113,6 +119,7 @@ impl ProxyError {
             | ProxyError::RequestTimeout
             | ProxyError::RateLimited { .. }
             | ProxyError::AuditUnavailable
+            | ProxyError::StoreUnavailable
             | ProxyError::UpstreamAuthFailed
             | ProxyError::MethodNotAllowed
             | ProxyError::UpstreamTimeout => self.message(),
@@ -165,6 +172,9 @@ pub fn refusal(err: &ProxyError, shape: Shape<'_>, request_id: &str) -> Response
         ProxyError::RateLimited { retry_after } => {
             headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(*retry_after)));
         }
+        ProxyError::StoreUnavailable => {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         ProxyError::Forbidden(_)
         | ProxyError::NotAnApiCall(_)
         | ProxyError::BadRequest(_)
@@ -214,6 +224,7 @@ mod tests {
                 "rate_limited",
             ),
             (ProxyError::AuditUnavailable, 503, "audit_unavailable"),
+            (ProxyError::StoreUnavailable, 503, "store_unavailable"),
             (ProxyError::UpstreamError("x".into()), 502, "upstream_error"),
             (ProxyError::UpstreamAuthFailed, 502, "upstream_auth_failed"),
             (ProxyError::MethodNotAllowed, 405, "method_not_allowed"),

@@ -42,5 +42,6 @@ pub mod respond;
 pub mod sandbox;
 pub mod secret;
 pub mod server;
+pub mod store;
 pub mod tls;
 pub mod token;

@@ -62,6 +62,7 @@ pub struct Metrics {
     tokens_issued: Counter,
     token_failures: Counter,
     open_connections: Gauge,
+    store: crate::store::StoreMetrics,
     calls: Mutex<HashSet<String>>,
     audit_ok: AtomicBool,
     policies_ok: AtomicBool,
@@ -109,6 +110,18 @@ impl Metrics {
         registry.register("token_failures", "Failed /oauth/token requests", token_failures.clone());
         let open_connections = Gauge::default();
         registry.register("open_connections", "Open client connections", open_connections.clone());
+        let store = crate::store::StoreMetrics::default();
+        registry.register(
+            "store_errors",
+            "Failed operations on the shared Redis store",
+            store.errors.clone(),
+        );
+        registry.register(
+            "store_fallbacks",
+            "Rate-limit decisions made without the shared store (local fallback or 503)",
+            store.fallbacks.clone(),
+        );
+        registry.register("store_up", "1 while the shared Redis store answers", store.up.clone());
         Self {
             registry,
             requests,
@@ -119,6 +132,7 @@ impl Metrics {
             tokens_issued,
             token_failures,
             open_connections,
+            store,
             calls: Mutex::new(HashSet::new()),
             audit_ok: AtomicBool::new(true),
             policies_ok: AtomicBool::new(true),
@@ -171,6 +185,11 @@ impl Metrics {
         self.policy_reloads
             .get_or_create(&ResultLabel { result: result.into() })
             .inc();
+    }
+
+    /// The shared store's series, handed to the Redis connection (see `store`).
+    pub fn store(&self) -> crate::store::StoreMetrics {
+        self.store.clone()
     }
 
     pub fn token_issued(&self) {

@@ -26,6 +26,7 @@ use crate::classify::{classify, ClassifyError, RawRequest};
 use crate::error::{refusal, ProxyError, Shape};
 use crate::policy::{Decision, DecisionRequest, Policy};
 use crate::principal::Principal;
+use crate::ratelimit::Refusal;
 use crate::respond::relay;
 use crate::token::parse_authorization;
 
@@ -158,9 +159,13 @@ async fn run(app: &App, req: Request<Incoming>, ctx: &mut Ctx, started: Instant)
         }
     }
 
-    if let Err(retry_after) = app.limiter.check(&principal.developer, app.limit_for(&policy)) {
-        app.metrics.rate_limited(principal.developer.as_str());
-        return Err(ProxyError::RateLimited { retry_after });
+    match app.limiter.check(&principal.developer, app.limit_for(&policy)).await {
+        Ok(()) => {}
+        Err(Refusal::Limited(retry_after)) => {
+            app.metrics.rate_limited(principal.developer.as_str());
+            return Err(ProxyError::RateLimited { retry_after });
+        }
+        Err(Refusal::StoreUnavailable) => return Err(ProxyError::StoreUnavailable),
     }
 
     let upstream = app
@@ -245,7 +250,9 @@ async fn refuse(app: &App, ctx: &Ctx, err: &ProxyError) -> Response<Body> {
         reason = %err.detail(),
         "request refused"
     );
-    if (400..=429).contains(&status) {
+    // A call refused for want of the rate-limit store was refused before anything was
+    // forwarded, like a 429: it gets its `denied` record too.
+    if (400..=429).contains(&status) || *err == ProxyError::StoreUnavailable {
         let mut record = ctx.record(Event::Denied);
         record.decision = Some("deny");
         record.code = Some(err.code());

@@ -66,6 +66,8 @@ pub struct Running {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The revocation watcher; stopped with the server so a stopped gateway writes nothing more.
     revocation_watch: tokio::task::JoinHandle<()>,
+    /// The shared-store revocation follower (Redis store only); stopped with the server.
+    shared_revocations: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Starts serving `app` on `listener` (TLS per config), with reload on policy-folder changes.
@@ -102,6 +104,7 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
     );
     watch_policies(app.clone());
     let revocation_watch = watch_revocations(app.clone());
+    let shared_revocations = app.follow_shared_revocations();
     let task = tokio::spawn(crate::server::serve(app.clone(), listener, tls.clone(), async {
         let _ = rx.await;
     }));
@@ -114,6 +117,7 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
         task,
         tls,
         revocation_watch,
+        shared_revocations,
     })
 }
 
@@ -173,6 +177,9 @@ impl Running {
         let _ = self.shutdown.send(());
         let _ = self.admin_shutdown.send(());
         self.revocation_watch.abort();
+        if let Some(task) = &self.shared_revocations {
+            task.abort();
+        }
         self.task.await.context("server task failed")??;
         self.app.audit.sync().await?;
         Ok(())

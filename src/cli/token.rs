@@ -1,8 +1,11 @@
 //! `cpgate token revoke` and `cpgate token secret`.
 //!
 //! `revoke` appends one line to the revocation file (fsync'ed, under a lock; expired entries are
-//! compacted away); running servers pick it up within a second and audit it. The CLI never
-//! writes into a server's audit file (contract §6).
+//! compacted away); running servers pick it up within a second and audit it. With the Redis
+//! store it also adds the entry to the shared set and announces it, so that every instance
+//! refuses the token within a second; if Redis cannot be reached the command fails (the file
+//! entry stands, and the local server shares it once Redis is back). The CLI never writes into
+//! a server's audit file (contract §6).
 //!
 //! `secret` makes a client secret for `POST /oauth/token`, prints it once, and prints (or, with
 //! `--write`, puts into the policy file) its argon2id `client_secret_hash`. `--write` replaces
@@ -18,9 +21,11 @@ use anyhow::Context as _;
 use clap::{ArgGroup, Args};
 
 use crate::app::{load_options, now_unix, revocation_lifetime};
+use crate::config::StoreKind;
 use crate::policy::Policy;
 use crate::principal::DeveloperId;
 use crate::token::revocation::{self, Revocation, Target};
+use crate::token::shared_revocations::push_blocking;
 use crate::token::{generate_client_secret, hash_client_secret};
 
 #[derive(Args, Debug)]
@@ -54,12 +59,22 @@ pub fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
     };
     let path = &config.tokens.revocations;
     let dropped = revocation::append(path, &entry, now, revocation_lifetime(&config))?;
-    match target {
+    match &target {
         Target::Jti(jti) => eprintln!("revoked token {jti}"),
         Target::Developer(dev) => eprintln!("revoked every token of {dev} issued until now"),
     }
     if dropped > 0 {
         eprintln!("compacted {}: {dropped} expired entries removed", path.display());
+    }
+    if let StoreKind::Redis(url) = &config.rate_limit.store {
+        push_blocking(url, std::slice::from_ref(&entry), revocation_lifetime(&config)).map_err(|e| {
+            anyhow::anyhow!(
+                "the revocation is in {} but could not be shared through {url}: {e}; other instances \
+                 will get it when this host's server reaches Redis, or rerun this command",
+                path.display()
+            )
+        })?;
+        eprintln!("shared through {url}: every instance refuses it within a second");
     }
     Ok(())
 }

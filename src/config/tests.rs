@@ -127,3 +127,25 @@ fn tools_can_load_the_config_without_reading_the_master_token() {
     std::fs::write(&path, both).unwrap();
     assert!(Config::load_for_tools(&path).is_err(), "the config is still validated");
 }
+
+#[test]
+fn redis_store_urls_and_on_store_error_are_parsed() {
+    let with = |lines: &str| format!("{MINIMAL}\n[rate_limit]\n{lines}\n");
+    let c = parse(&with(
+        "store = \"redis://:pw@127.0.0.1:6379/2\"\non_store_error = \"deny\"",
+    ))
+    .unwrap();
+    let StoreKind::Redis(url) = &c.rate_limit.store else {
+        panic!("expected the Redis store")
+    };
+    assert_eq!(url.to_string(), "redis://***@127.0.0.1:6379/2");
+    assert!(!format!("{c:?}").contains(":pw@"), "the password stays out of Debug");
+    assert_eq!(c.rate_limit.on_store_error, OnStoreError::Deny);
+    let c = parse(&with("store = \"rediss://cache.example.com:6380/0\"")).unwrap();
+    assert!(matches!(&c.rate_limit.store, StoreKind::Redis(u) if u.is_tls()));
+    assert_eq!(c.rate_limit.on_store_error, OnStoreError::Local, "local is the default");
+    let e = error_of(&with("store = \"redis://:topsecret@[bad/0\""));
+    assert!(e.contains("store:") && !e.contains("topsecret"), "{e}");
+    assert!(error_of(&with("store = \"rediss://h/0#insecure\"")).contains("fragment"));
+    assert!(error_of(&with("on_store_error = \"open\"")).contains("not one of local, deny"));
+}

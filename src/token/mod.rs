@@ -34,6 +34,7 @@ mod generate;
 mod issue;
 mod keys;
 pub mod revocation;
+pub mod shared_revocations;
 mod spki;
 mod throttle;
 mod verify;

@@ -88,6 +88,19 @@ impl Revocations {
         self.len() == 0
     }
 
+    /// Every entry in force (to share them with other instances).
+    pub fn entries(&self) -> Vec<Revocation> {
+        let jtis = self.jtis.iter().map(|(jti, &at)| Revocation {
+            target: Target::Jti(jti.clone()),
+            revoked_at: at,
+        });
+        let developers = self.developers.iter().map(|(dev, &at)| Revocation {
+            target: Target::Developer(dev.clone()),
+            revoked_at: at,
+        });
+        jtis.chain(developers).collect()
+    }
+
     /// This set plus `entries`, without anything that expired by `now` (`lifetime` seconds after
     /// its `revoked_at`); also returns the entries that were not in this set (for the audit).
     pub fn merged(&self, entries: &[Revocation], now: u64, lifetime: u64) -> (Revocations, Vec<Revocation>) {
@@ -221,6 +234,11 @@ pub fn check_jti(jti: &str) -> Result<(), String> {
 /// written to a temporary file that atomically replaces it instead. Returns the number of
 /// entries dropped by compaction.
 pub fn append(path: &Path, entry: &Revocation, now: u64, lifetime: u64) -> Result<usize, RevocationError> {
+    append_all(path, std::slice::from_ref(entry), now, lifetime)
+}
+
+/// [`append`] for several entries at once (one lock, one `fsync`).
+pub fn append_all(path: &Path, entries: &[Revocation], now: u64, lifetime: u64) -> Result<usize, RevocationError> {
     let err = |message: String| RevocationError {
         path: path.to_owned(),
         message,
@@ -262,7 +280,8 @@ pub fn append(path: &Path, entry: &Revocation, now: u64, lifetime: u64) -> Resul
             .mode(0o600)
             .open(path)
             .map_err(|e| err(format!("cannot open: {e}")))?;
-        file.write_all(encode(entry).as_bytes())
+        let lines: String = entries.iter().map(encode).collect();
+        file.write_all(lines.as_bytes())
             .and_then(|()| file.sync_data())
             .map_err(|e| err(format!("cannot write: {e}")))?;
         sync_dir(dir);
@@ -273,7 +292,7 @@ pub fn append(path: &Path, entry: &Revocation, now: u64, lifetime: u64) -> Resul
         .tempfile_in(dir)
         .map_err(|e| err(format!("cannot create a temporary file: {e}")))?;
     let mut body: String = live.iter().map(encode).collect();
-    body.push_str(&encode(entry));
+    body.extend(entries.iter().map(encode));
     tmp.write_all(body.as_bytes())
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| err(format!("cannot write: {e}")))?;

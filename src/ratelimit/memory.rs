@@ -1,11 +1,10 @@
-//! Per-developer rate limits (GCRA via governor): a small [`RateLimitStore`] trait with the
-//! in-memory store; a shared Redis store can sit behind the same trait.
+//! The in-memory store: one governor GCRA limiter per developer, in this process. Also the
+//! Redis store's local fallback.
 //!
 //! Keyed only by authenticated, known developers, so an attacker cannot grow the map.
 //! Invariant: a developer's limiter is replaced only when their quota changes.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -14,20 +13,8 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
+use super::{Check, Limit, RateLimitStore, Refusal};
 use crate::principal::DeveloperId;
-
-/// A developer's allowance: `per_minute` sustained, `burst` at once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Limit {
-    pub per_minute: NonZeroU32,
-    pub burst: NonZeroU32,
-}
-
-/// Where rate-limit state lives.
-pub trait RateLimitStore: Send + Sync {
-    /// Takes one cell for `developer`; `Err(wait)` when over the limit.
-    fn check(&self, developer: &DeveloperId, limit: Limit) -> Result<(), Duration>;
-}
 
 type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
@@ -93,12 +80,9 @@ impl<C: Clock + Clone> MemoryStore<C> {
     }
 }
 
-impl<C> RateLimitStore for MemoryStore<C>
-where
-    C: Clock + Clone + Send + Sync,
-    C::Instant: Send + Sync,
-{
-    fn check(&self, developer: &DeveloperId, limit: Limit) -> Result<(), Duration> {
+impl<C: Clock + Clone> MemoryStore<C> {
+    /// Takes one cell for `developer`; `Err(wait)` when over the limit. Never waits.
+    pub fn check_now(&self, developer: &DeveloperId, limit: Limit) -> Result<(), Duration> {
         let limiter = self.limiter(developer, limit);
         limiter
             .check()
@@ -106,10 +90,23 @@ where
     }
 }
 
+impl<C> RateLimitStore for MemoryStore<C>
+where
+    C: Clock + Clone + Send + Sync,
+    C::Instant: Send + Sync,
+{
+    fn check<'a>(&'a self, developer: &'a DeveloperId, limit: Limit) -> Check<'a> {
+        Box::pin(std::future::ready(
+            self.check_now(developer, limit).map_err(Refusal::Limited),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use governor::clock::FakeRelativeClock;
+    use std::num::NonZeroU32;
 
     fn limit(per_minute: u32, burst: u32) -> Limit {
         Limit {
@@ -125,13 +122,13 @@ mod tests {
         let alice = DeveloperId::parse("alice").unwrap();
         let l = limit(60, 3);
         for _ in 0..3 {
-            assert!(store.check(&alice, l).is_ok());
+            assert!(store.check_now(&alice, l).is_ok());
         }
-        let wait = store.check(&alice, l).unwrap_err();
+        let wait = store.check_now(&alice, l).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
         clock.advance(Duration::from_secs(1));
-        assert!(store.check(&alice, l).is_ok());
-        assert!(store.check(&alice, l).is_err());
+        assert!(store.check_now(&alice, l).is_ok());
+        assert!(store.check_now(&alice, l).is_err());
     }
 
     #[test]
@@ -139,17 +136,17 @@ mod tests {
         let store = MemoryStore::with_clock(FakeRelativeClock::default());
         let (a, b) = (DeveloperId::parse("a").unwrap(), DeveloperId::parse("b").unwrap());
         let l = limit(1, 1);
-        assert!(store.check(&a, l).is_ok());
-        assert!(store.check(&a, l).is_err());
-        assert!(store.check(&b, l).is_ok());
+        assert!(store.check_now(&a, l).is_ok());
+        assert!(store.check_now(&a, l).is_err());
+        assert!(store.check_now(&b, l).is_ok());
     }
 
     #[test]
     fn a_changed_quota_takes_effect_immediately() {
         let store = MemoryStore::with_clock(FakeRelativeClock::default());
         let a = DeveloperId::parse("a").unwrap();
-        assert!(store.check(&a, limit(1, 1)).is_ok());
-        assert!(store.check(&a, limit(1, 1)).is_err());
-        assert!(store.check(&a, limit(60, 5)).is_ok());
+        assert!(store.check_now(&a, limit(1, 1)).is_ok());
+        assert!(store.check_now(&a, limit(1, 1)).is_err());
+        assert!(store.check_now(&a, limit(60, 5)).is_ok());
     }
 }
