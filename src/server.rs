@@ -73,7 +73,9 @@ pub async fn serve(
     Ok(())
 }
 
-fn http_builder(app: &App) -> Builder<TokioExecutor> {
+/// The HTTP/1 + HTTP/2 connection builder with every limit and timeout of `[server]` (public
+/// so that the fuzz harness serves byte streams with exactly these settings).
+pub fn http_builder(app: &App) -> Builder<TokioExecutor> {
     let s = &app.config.server;
     let mut builder = Builder::new(TokioExecutor::new());
     builder
