@@ -113,6 +113,11 @@ impl Upstream {
         &self.user
     }
 
+    /// How long cPanel gets to answer (the response head, and then a buffered body).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The master token, only to scan responses for it.
     pub fn token(&self) -> &Secret {
         &self.token

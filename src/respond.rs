@@ -66,12 +66,16 @@ pub async fn relay(
         .and_then(|v| v.parse::<usize>().ok());
     match length {
         Some(n) if n <= BUFFER_LIMIT => {
-            let bytes = match Limited::new(body, BUFFER_LIMIT).collect().await {
-                Ok(c) => c.to_bytes(),
-                Err(e) => {
+            // The upstream timeout covers the body too: a cPanel that stalls mid-body must not
+            // hold the client (and its connection slot) forever.
+            let collected = tokio::time::timeout(upstream.timeout(), Limited::new(body, BUFFER_LIMIT).collect()).await;
+            let bytes = match collected {
+                Ok(Ok(c)) => c.to_bytes(),
+                Ok(Err(e)) => {
                     let err = ProxyError::UpstreamError(format!("reading the response body failed: {e}"));
                     return Ok(upstream_failure(app, ctx, err, started).await);
                 }
+                Err(_) => return Ok(upstream_failure(app, ctx, ProxyError::UpstreamTimeout, started).await),
             };
             if contains(&bytes, token) {
                 return Ok(leaked(app, ctx, started).await);

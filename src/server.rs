@@ -63,6 +63,9 @@ pub async fn serve(
             }
         }
     }
+    // Close the listening socket now: a connection attempt during the drain is refused at
+    // once instead of waiting, unaccepted, in the kernel's queue.
+    drop(listener);
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     let _ = stop_tx.send(true);
     let all = u32::try_from(max).unwrap_or(u32::MAX);

@@ -81,6 +81,8 @@ pub enum Reply {
     Json(u16, String),
     /// Never answers (for timeouts).
     Hang,
+    /// Answers 200 with [`UAPI_OK`] once the watch value turns true (for in-flight calls).
+    Gate(tokio::sync::watch::Receiver<bool>),
 }
 
 /// A recording mock cPanel on 127.0.0.1:0.
@@ -149,6 +151,14 @@ impl MockUpstream {
             Reply::Hang => {
                 std::future::pending::<()>().await;
                 unreachable!()
+            }
+            Reply::Gate(mut open) => {
+                let _ = open.wait_for(|v| *v).await;
+                Ok(Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(UAPI_OK)))
+                    .unwrap())
             }
         }
     }
