@@ -548,3 +548,74 @@ async fn two_hundred_policy_reloads_under_load_fail_no_request() {
         .count();
     assert!(reloads >= 200, "{reloads} reloads audited");
 }
+
+// --- Canary over the error paths exercised here ----------------------------------------------------
+
+/// The master-token canary (security.md §3) over every upstream error path this file adds:
+/// the token appears in no response, audit record or log line (captured at TRACE).
+#[tokio::test]
+async fn master_token_never_appears_on_fault_paths() {
+    let hang_body = raw_upstream(|mut s| async move {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{").await;
+        std::future::pending::<()>().await;
+        drop(s);
+    })
+    .await;
+    let garbage = raw_upstream(|mut s| async move {
+        let _ = s.write_all(b"garbage\r\n\r\n").await;
+    })
+    .await;
+    let reset_mid = raw_upstream(|mut s| async move {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{").await;
+        reset(s);
+    })
+    .await;
+    let echo_auth = raw_upstream(|mut s| async move {
+        // Echoes the master token back in a header and a streamed body.
+        let body = format!("{{\"x\":\"{}\"}}", MASTER.repeat(20_000));
+        let head = format!("HTTP/1.1 200 OK\r\nX-Echo: {MASTER}\r\nContent-Length: {}\r\n\r\n", body.len());
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(body.as_bytes()).await;
+    })
+    .await;
+    let mut answers = Vec::new();
+    let mut audits = Vec::new();
+    for (up, timeout) in [(hang_body, "300ms"), (garbage, "5s"), (reset_mid, "5s"), (echo_auth, "5s")] {
+        let gw = Gateway::start_with(move |s| {
+            s.upstream_url = format!("http://{up}");
+            s.upstream_timeout = timeout;
+            s.server_extra = "body_timeout = \"300ms\"\n".into();
+        })
+        .await;
+        answers.push(list(&gw).await);
+        let slow = gw
+            .send(
+                "POST",
+                "/execute/Email/add_pop",
+                &[("authorization", &gw.bearer("alice")), ("content-length", "5")],
+                "",
+            )
+            .await;
+        answers.push(slow);
+        audits.push(std::fs::read_to_string(&gw.files.audit).unwrap());
+    }
+    let gw = Gateway::start().await;
+    gw.upstream.set_reply(Reply::Json(403, format!("{{\"token\":\"{MASTER}\"}}")));
+    answers.push(list(&gw).await);
+    answers.push(list(&gw).await);
+    audits.push(std::fs::read_to_string(&gw.files.audit).unwrap());
+
+    for a in &answers {
+        assert!(!String::from_utf8_lossy(&a.body).contains(MASTER), "{a:?}");
+        for (name, value) in &a.headers {
+            assert!(!String::from_utf8_lossy(value.as_bytes()).contains(MASTER), "header {name}");
+        }
+    }
+    for audit in &audits {
+        assert!(!audit.is_empty());
+        assert!(!audit.contains(MASTER), "an audit record contains the master token");
+    }
+    let logs = support::logs();
+    assert!(logs.lines().count() > 10, "log capture is working");
+    assert!(!logs.contains(MASTER), "a log line contains the master token");
+}
