@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "integration/support.rs"]
-#[allow(dead_code)]
 mod support;
 
 #[path = "security_http/http2.rs"]
@@ -403,8 +402,8 @@ async fn content_length_with_transfer_encoding_cannot_smuggle_a_request() {
         ADD_POP_BODY.len()
     );
     for order in [
-        format!("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"),
-        format!("Transfer-Encoding: chunked\r\nContent-Length: 4\r\n"),
+        "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n",
     ] {
         let body = format!("{:x}\r\n{ADD_POP_BODY}\r\n0\r\n\r\n{smuggled}", ADD_POP_BODY.len());
         let mut conn = RawConn::open(gw.addr).await;
@@ -782,7 +781,7 @@ async fn response_set_cookie_and_upstream_location_are_stripped() {
 async fn pipelined_requests_are_each_judged_on_their_own() {
     let gw = Gateway::start().await;
     let mut bytes = request(&gw, "GET", LIST, "", "");
-    bytes.extend_from_slice(format!("GET /execute/Email/delete_pop?email=a HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    bytes.extend_from_slice(b"GET /execute/Email/delete_pop?email=a HTTP/1.1\r\nHost: x\r\n\r\n");
     bytes.extend_from_slice(&request(
         &gw,
         "GET",

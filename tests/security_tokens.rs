@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "integration/support.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::sync::OnceLock;

@@ -1,5 +1,10 @@
 //! Test fixtures: a recording mock cPanel, a gateway started in-process on port 0, a raw HTTP
 //! client, and a global log capture for the master-token canary.
+//!
+//! Shared by several test binaries (`tests/integration`, `tests/security_*.rs`); each uses a
+//! subset, hence the `dead_code` allowance.
+
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
