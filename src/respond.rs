@@ -4,17 +4,21 @@
 //! Never: relay a response that contains the master token (502 if nothing was sent yet, the
 //! connection cut otherwise), relay an upstream 401/403 (the master credential was refused).
 
-use std::time::Instant;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, CONNECTION, CONTENT_LENGTH};
 use http::Response;
+use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::audit::Event;
-use crate::body::{contains, full, Body, Guarded};
+use crate::body::{contains, full, Body, BoxError, Guarded};
 use crate::error::ProxyError;
 use crate::forward::{ForwardError, Upstream};
 use crate::pipeline::{upstream_failure, Ctx};
@@ -94,9 +98,72 @@ pub async fn relay(
         _ => {
             let status = parts.status.as_u16();
             let on_end = stream_end_recorder(app, ctx, status, started);
-            let guarded = Guarded::new(body, token, on_end);
+            let guarded = Guarded::new(StallLimit::new(body, upstream.timeout()), token, on_end);
             Ok(Response::from_parts(parts, guarded.boxed_unsync()))
         }
+    }
+}
+
+/// A streamed upstream body that fails once cPanel sent nothing for `limit` while cpgate was
+/// waiting for it (time spent waiting on a slow client does not count): a cPanel that stalls
+/// mid-stream must not hold the client's connection open forever.
+struct StallLimit<B> {
+    inner: Pin<Box<B>>,
+    limit: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    waiting: bool,
+}
+
+/// The upstream stopped sending in the middle of a streamed body.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream response body stalled")]
+struct BodyStalled;
+
+impl<B> StallLimit<B> {
+    fn new(inner: B, limit: Duration) -> Self {
+        Self {
+            inner: Box::pin(inner),
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+            waiting: false,
+        }
+    }
+}
+
+impl<B> HttpBody for StallLimit<B>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.waiting = false;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                if !this.waiting {
+                    this.waiting = true;
+                    this.timer.as_mut().reset(tokio::time::Instant::now() + this.limit);
+                }
+                match this.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

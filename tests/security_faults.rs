@@ -630,3 +630,39 @@ async fn master_token_never_appears_on_fault_paths() {
     assert!(logs.lines().count() > 10, "log capture is working");
     assert!(!logs.contains(MASTER), "a log line contains the master token");
 }
+
+#[tokio::test]
+async fn upstream_stalling_a_streamed_body_cuts_the_client() {
+    let up = raw_upstream(|mut s| async move {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n";
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(&vec![b'a'; 300 * 1024]).await;
+        std::future::pending::<()>().await;
+        drop(s);
+    })
+    .await;
+    let gw = gateway_before(up, "300ms").await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(
+        format!(
+            "GET {LIST} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\r\n",
+            gw.bearer("alice")
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "a stalled upstream body must not hold the client open");
+    assert!(total < 10_000_000);
+}
