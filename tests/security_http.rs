@@ -802,3 +802,98 @@ async fn pipelined_requests_are_each_judged_on_their_own() {
     assert_eq!(got[0].target, LIST);
     assert_clean_upstream_request(&got[0]);
 }
+
+// --- Property: whatever headers a client sends, cPanel sees only the allow-list ------------------
+
+mod property {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+
+    use crate::support::{assert_clean_upstream_request, raw, Gateway};
+
+    struct Shared {
+        runtime: tokio::runtime::Runtime,
+        gw: Gateway,
+    }
+
+    fn shared() -> &'static Shared {
+        static S: OnceLock<Shared> = OnceLock::new();
+        S.get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let gw = runtime.block_on(Gateway::start_with(|s| s.rate_limit = (100_000, 10_000)));
+            Shared { runtime, gw }
+        })
+    }
+
+    const NAMES: &[&str] = &[
+        "Accept",
+        "Accept-Language",
+        "User-Agent",
+        "Cookie",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "X-Forwarded-For",
+        "X-Forwarded-Host",
+        "Forwarded",
+        "X-Real-IP",
+        "TE",
+        "Trailer",
+        "Upgrade",
+        "Keep-Alive",
+        "Connection",
+        "X-Cpanel-User",
+        "Referer",
+        "Origin",
+        "Content-Type",
+        "Expect",
+        "Via",
+        "X-Api-Key",
+        "Authorization",
+        "Host",
+    ];
+    const VALUES: &[&str] = &[
+        "a",
+        "close",
+        "keep-alive",
+        "accept",
+        "user-agent, accept-language",
+        "trailers",
+        "*/*",
+        "",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn forwarded_requests_carry_only_the_master_authorization_and_allow_listed_headers(
+            headers in prop::collection::vec((prop::sample::select(NAMES), prop::sample::select(VALUES)), 0..12)
+        ) {
+            let s = shared();
+            let before = s.gw.upstream.received().len();
+            let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+            let bytes = super::request(&s.gw, "GET", super::LIST, &extra, "");
+            let answer = s.runtime.block_on(raw(s.gw.addr, &bytes));
+            let got = s.gw.upstream.received();
+            if let Some(a) = answer {
+                prop_assert!(matches!(a.status, 200 | 400 | 401 | 405 | 417 | 431), "{a:?}");
+                prop_assert_eq!(got.len() - before, usize::from(a.status == 200));
+            }
+            for r in &got[before..] {
+                assert_clean_upstream_request(r);
+                for (name, _) in &headers {
+                    let nominated = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("connection")
+                        && v.split(',').any(|t| t.trim().eq_ignore_ascii_case(name)));
+                    if nominated {
+                        prop_assert!(r.headers.get(*name).is_none(), "nominated {name} forwarded");
+                    }
+                }
+            }
+        }
+    }
+}
