@@ -666,3 +666,49 @@ async fn upstream_stalling_a_streamed_body_cuts_the_client() {
     assert!(ended.is_ok(), "a stalled upstream body must not hold the client open");
     assert!(total < 10_000_000);
 }
+
+// --- Process hygiene ---------------------------------------------------------------------------------
+
+/// `cpgate serve` disables core dumps (security.md §3): a core file could hold the master token.
+#[tokio::test]
+async fn serve_process_disables_core_dumps() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = cpgate::sandbox::SandboxSpec::new("http://127.0.0.1:9".into(), MASTER.into());
+    let files = cpgate::sandbox::write(dir.path(), &spec).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cpgate"))
+        .args(["serve", "--config"])
+        .arg(&files.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    // Wait (with a deadline) until the process logged that it listens: hardening ran before.
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let listening = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stderr.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+            if String::from_utf8_lossy(&seen).contains("listening") {
+                return true;
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(listening, "cpgate did not start: {}", String::from_utf8_lossy(&seen));
+    assert!(
+        !String::from_utf8_lossy(&seen).contains(MASTER),
+        "start-up output names the master token"
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], &["0", "0"], "{core}");
+    child.kill().await.unwrap();
+}

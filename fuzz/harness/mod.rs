@@ -18,6 +18,7 @@ use cpgate::call::{Api, Method};
 use cpgate::classify::{classify, is_function_name, is_module_name, RawRequest};
 use cpgate::policy::{DecisionRequest, LoadOptions, Policy};
 
+#[allow(unused_imports)] // used by the replay test and the `authorization` target
 pub use tokens::authorization;
 
 /// The field separator of structured inputs.
