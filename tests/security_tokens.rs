@@ -45,7 +45,7 @@ impl Forge {
     fn of(gw: &Gateway) -> Self {
         let tokens = &gw.app.config.tokens;
         let private = std::fs::read(&tokens.key_file).unwrap();
-        let kid = gw.app.keys.kid().to_owned();
+        let kid = tokens.key_id.clone();
         let public = tokens.key_file.with_file_name(format!("{kid}.pub.pem"));
         let (alg, key) = match tokens.algorithm {
             Algorithm::EdDSA => (Jwa::EdDSA, EncodingKey::from_ed_pem(&private).unwrap()),

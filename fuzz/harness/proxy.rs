@@ -138,7 +138,10 @@ async fn start(
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let rules = cpgate::app::token_rules(&app.config);
     let alice = cpgate::principal::DeveloperId::parse("alice").unwrap();
-    let token = cpgate::token::issue(&app.keys, &rules, &alice, Duration::from_secs(3600), None, now)
+    // The key ring loaded from the config, as the gateway loads it.
+    let t = &app.config.tokens;
+    let keys = cpgate::token::KeyRing::load(t.algorithm, &t.key_file, &t.key_id, &t.verify_keys).unwrap();
+    let token = cpgate::token::issue(&keys, &rules, &alice, Duration::from_secs(3600), None, now)
         .unwrap()
         .token;
     let gateway = TcpListener::bind("127.0.0.1:0").await.unwrap();
