@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "integration/support.rs"]
+#[allow(dead_code)]
 mod support;
 
 use std::net::SocketAddr;

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "integration/support.rs"]
+#[allow(dead_code)]
 mod support;
 
 #[path = "security_http/http2.rs"]

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "integration/support.rs"]
+#[allow(dead_code)]
 mod support;
 
 use std::sync::OnceLock;

@@ -1,10 +1,5 @@
 //! Test fixtures: a recording mock cPanel, a gateway started in-process on port 0, a raw HTTP
 //! client, and a global log capture for the master-token canary.
-//!
-//! Shared by several test binaries (`tests/integration`, `tests/security_*.rs`); each uses a
-//! subset, hence the `dead_code` allowance.
-
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -87,6 +82,7 @@ pub enum Reply {
     /// Never answers (for timeouts).
     Hang,
     /// Answers 200 with [`UAPI_OK`] once the watch value turns true (for in-flight calls).
+    #[allow(dead_code)] // used by the security suites only
     Gate(tokio::sync::watch::Receiver<bool>),
 }
 
@@ -338,10 +334,12 @@ fn capture_logs() {
 // Raw-socket HTTP/1 client and upstream assertions, for the security suites (added for issue 5).
 
 /// How long any single raw exchange may take before the test fails.
+#[allow(dead_code)] // used by the security suites only
 pub const RAW_DEADLINE: Duration = Duration::from_secs(10);
 
 /// One HTTP/1 response read off a raw socket.
 #[derive(Debug)]
+#[allow(dead_code)] // used by the security suites only
 pub struct RawResponse {
     pub status: u16,
     /// The status line and header lines, as sent.
@@ -349,6 +347,7 @@ pub struct RawResponse {
     pub body: Vec<u8>,
 }
 
+#[allow(dead_code)] // used by the security suites only
 impl RawResponse {
     /// The value of the first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<String> {
@@ -371,12 +370,14 @@ impl RawResponse {
 }
 
 /// A raw TCP connection that writes bytes verbatim and parses HTTP/1 responses.
+#[allow(dead_code)] // used by the security suites only
 pub struct RawConn {
     pub stream: TcpStream,
     buf: Vec<u8>,
     eof: bool,
 }
 
+#[allow(dead_code)] // used by the security suites only
 impl RawConn {
     pub async fn open(addr: SocketAddr) -> Self {
         RawConn {
@@ -502,12 +503,14 @@ impl RawConn {
     }
 }
 
+#[allow(dead_code)] // used by the security suites only
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Sends `bytes` verbatim on a fresh connection and reads one response (`None`: the server
 /// closed the connection without answering).
+#[allow(dead_code)] // used by the security suites only
 pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> Option<RawResponse> {
     let mut conn = RawConn::open(addr).await;
     conn.write(bytes).await;
@@ -515,6 +518,7 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> Option<RawResponse> {
 }
 
 /// The request headers cpgate may send upstream (allow-list plus what it sets itself).
+#[allow(dead_code)] // used by the security suites only
 pub const UPSTREAM_HEADERS: &[&str] = &[
     "host",
     "authorization",
@@ -528,6 +532,7 @@ pub const UPSTREAM_HEADERS: &[&str] = &[
 
 /// Asserts a request cPanel received carries exactly one `Authorization`, the master one, and
 /// only allow-listed headers.
+#[allow(dead_code)] // used by the security suites only
 pub fn assert_clean_upstream_request(r: &Recorded) {
     let auth: Vec<_> = r.headers.get_all("authorization").iter().collect();
     assert_eq!(
@@ -549,6 +554,7 @@ pub fn assert_clean_upstream_request(r: &Recorded) {
 }
 
 /// Asserts cPanel received nothing at all.
+#[allow(dead_code)] // used by the security suites only
 pub fn assert_nothing_forwarded(gw: &Gateway) {
     let got = gw.upstream.received();
     assert!(got.is_empty(), "cPanel must receive nothing, got {got:?}");
