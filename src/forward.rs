@@ -113,6 +113,11 @@ impl Upstream {
         &self.user
     }
 
+    /// How long cPanel gets to answer (the response head, and then a buffered body).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The master token, only to scan responses for it.
     pub fn token(&self) -> &Secret {
         &self.token
@@ -186,6 +191,10 @@ impl Upstream {
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
         for name in FORWARDED_HEADERS {
+            // A header the client's `Connection` nominates is hop-by-hop: never forwarded.
+            if nominated_by_connection(client_headers, name) {
+                continue;
+            }
             if let Some(value) = client_headers.get(*name) {
                 headers.insert(HeaderName::from_static(name), value.clone());
             }
@@ -205,6 +214,18 @@ impl Upstream {
         }
         Ok(request)
     }
+}
+
+/// True if any `Connection` header of `headers` names `name` (lowercase); an unreadable
+/// `Connection` value counts as naming everything.
+fn nominated_by_connection(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .any(|v| match v.to_str() {
+            Ok(text) => text.split(',').any(|t| t.trim().eq_ignore_ascii_case(name)),
+            Err(_) => true,
+        })
 }
 
 /// The error and its sources, for logs (hyper's top-level message alone says little).

@@ -4,17 +4,21 @@
 //! Never: relay a response that contains the master token (502 if nothing was sent yet, the
 //! connection cut otherwise), relay an upstream 401/403 (the master credential was refused).
 
-use std::time::Instant;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, CONNECTION, CONTENT_LENGTH};
 use http::Response;
+use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::audit::Event;
-use crate::body::{contains, full, Body, Guarded};
+use crate::body::{contains, full, Body, BoxError, Guarded};
 use crate::error::ProxyError;
 use crate::forward::{ForwardError, Upstream};
 use crate::pipeline::{upstream_failure, Ctx};
@@ -66,12 +70,16 @@ pub async fn relay(
         .and_then(|v| v.parse::<usize>().ok());
     match length {
         Some(n) if n <= BUFFER_LIMIT => {
-            let bytes = match Limited::new(body, BUFFER_LIMIT).collect().await {
-                Ok(c) => c.to_bytes(),
-                Err(e) => {
+            // The upstream timeout covers the body too: a cPanel that stalls mid-body must not
+            // hold the client (and its connection slot) forever.
+            let collected = tokio::time::timeout(upstream.timeout(), Limited::new(body, BUFFER_LIMIT).collect()).await;
+            let bytes = match collected {
+                Ok(Ok(c)) => c.to_bytes(),
+                Ok(Err(e)) => {
                     let err = ProxyError::UpstreamError(format!("reading the response body failed: {e}"));
                     return Ok(upstream_failure(app, ctx, err, started).await);
                 }
+                Err(_) => return Ok(upstream_failure(app, ctx, ProxyError::UpstreamTimeout, started).await),
             };
             if contains(&bytes, token) {
                 return Ok(leaked(app, ctx, started).await);
@@ -90,9 +98,72 @@ pub async fn relay(
         _ => {
             let status = parts.status.as_u16();
             let on_end = stream_end_recorder(app, ctx, status, started);
-            let guarded = Guarded::new(body, token, on_end);
+            let guarded = Guarded::new(StallLimit::new(body, upstream.timeout()), token, on_end);
             Ok(Response::from_parts(parts, guarded.boxed_unsync()))
         }
+    }
+}
+
+/// A streamed upstream body that fails once cPanel sent nothing for `limit` while cpgate was
+/// waiting for it (time spent waiting on a slow client does not count): a cPanel that stalls
+/// mid-stream must not hold the client's connection open forever.
+struct StallLimit<B> {
+    inner: Pin<Box<B>>,
+    limit: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    waiting: bool,
+}
+
+/// The upstream stopped sending in the middle of a streamed body.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream response body stalled")]
+struct BodyStalled;
+
+impl<B> StallLimit<B> {
+    fn new(inner: B, limit: Duration) -> Self {
+        Self {
+            inner: Box::pin(inner),
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+            waiting: false,
+        }
+    }
+}
+
+impl<B> HttpBody for StallLimit<B>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.waiting = false;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                if !this.waiting {
+                    this.waiting = true;
+                    this.timer.as_mut().reset(tokio::time::Instant::now() + this.limit);
+                }
+                match this.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -67,6 +67,9 @@ pub async fn serve(
             }
         }
     }
+    // Close the listening socket now: a connection attempt during the drain is refused at
+    // once instead of waiting, unaccepted, in the kernel's queue.
+    drop(listener);
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     let _ = stop_tx.send(true);
     let all = u32::try_from(max).unwrap_or(u32::MAX);
@@ -77,7 +80,9 @@ pub async fn serve(
     Ok(())
 }
 
-fn http_builder(app: &App) -> Builder<TokioExecutor> {
+/// The HTTP/1 + HTTP/2 connection builder with every limit and timeout of `[server]` (public
+/// so that the fuzz harness serves byte streams with exactly these settings).
+pub fn http_builder(app: &App) -> Builder<TokioExecutor> {
     let s = &app.config.server;
     let mut builder = Builder::new(TokioExecutor::new());
     builder

@@ -81,6 +81,9 @@ pub enum Reply {
     Json(u16, String),
     /// Never answers (for timeouts).
     Hang,
+    /// Answers 200 with [`UAPI_OK`] once the watch value turns true (for in-flight calls).
+    #[allow(dead_code)] // used by the security suites only
+    Gate(tokio::sync::watch::Receiver<bool>),
 }
 
 /// A recording mock cPanel on 127.0.0.1:0.
@@ -179,6 +182,14 @@ impl MockUpstream {
             Reply::Hang => {
                 std::future::pending::<()>().await;
                 unreachable!()
+            }
+            Reply::Gate(mut open) => {
+                let _ = open.wait_for(|v| *v).await;
+                Ok(Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(UAPI_OK)))
+                    .unwrap())
             }
         }
     }
@@ -360,4 +371,234 @@ fn capture_logs() {
             .finish();
         let _ = tracing::subscriber::set_global_default(subscriber);
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw-socket HTTP/1 client and upstream assertions, for the security suites (added for issue 5).
+
+/// How long any single raw exchange may take before the test fails.
+#[allow(dead_code)] // used by the security suites only
+pub const RAW_DEADLINE: Duration = Duration::from_secs(10);
+
+/// One HTTP/1 response read off a raw socket.
+#[derive(Debug)]
+#[allow(dead_code)] // used by the security suites only
+pub struct RawResponse {
+    pub status: u16,
+    /// The status line and header lines, as sent.
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+#[allow(dead_code)] // used by the security suites only
+impl RawResponse {
+    /// The value of the first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+
+    /// `metadata.cpgate.code` of a cpgate refusal ("" when the body is not one, e.g. hyper's
+    /// own empty 400).
+    pub fn code(&self) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        v["metadata"]["cpgate"]["code"]
+            .as_str()
+            .or(v["cpanelresult"]["cpgate"]["code"].as_str())
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+/// A raw TCP connection that writes bytes verbatim and parses HTTP/1 responses.
+#[allow(dead_code)] // used by the security suites only
+pub struct RawConn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+#[allow(dead_code)] // used by the security suites only
+impl RawConn {
+    pub async fn open(addr: SocketAddr) -> Self {
+        RawConn {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: Vec::new(),
+            eof: false,
+        }
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt as _;
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads more bytes; false at EOF (or a reset, which is an EOF for our purposes).
+    async fn fill(&mut self) -> bool {
+        use tokio::io::AsyncReadExt as _;
+        if self.eof {
+            return false;
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        match tokio::time::timeout(RAW_DEADLINE, self.stream.read(&mut chunk)).await {
+            Err(_) => panic!("no response within {RAW_DEADLINE:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                self.eof = true;
+                false
+            }
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// The next response's head only (for HEAD requests), or `None` at EOF.
+    pub async fn response_head(&mut self) -> Option<RawResponse> {
+        let end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            if !self.fill().await {
+                return None;
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        self.buf.drain(..end);
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        Some(RawResponse {
+            status,
+            head,
+            body: Vec::new(),
+        })
+    }
+
+    /// The next response, or `None` if the server closed the connection without one.
+    pub async fn response(&mut self) -> Option<RawResponse> {
+        let end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            if !self.fill().await {
+                assert!(
+                    self.buf.is_empty(),
+                    "truncated response head: {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                );
+                return None;
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        self.buf.drain(..end);
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line: {head:?}"));
+        let mut response = RawResponse {
+            status,
+            head,
+            body: Vec::new(),
+        };
+        let chunked = response
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        if let Some(len) = response.header("content-length") {
+            let len: usize = len.parse().unwrap();
+            while self.buf.len() < len {
+                assert!(self.fill().await, "truncated body");
+            }
+            response.body = self.buf.drain(..len).collect();
+        } else if chunked {
+            loop {
+                let line_end = loop {
+                    if let Some(i) = find(&self.buf, b"\r\n") {
+                        break i;
+                    }
+                    assert!(self.fill().await, "truncated chunk");
+                };
+                let size_text = String::from_utf8_lossy(&self.buf[..line_end]).into_owned();
+                let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+                while self.buf.len() < line_end + 2 + size + 2 {
+                    assert!(self.fill().await, "truncated chunk");
+                }
+                response
+                    .body
+                    .extend_from_slice(&self.buf[line_end + 2..line_end + 2 + size]);
+                self.buf.drain(..line_end + 2 + size + 2);
+                if size == 0 {
+                    break;
+                }
+            }
+        } else if !(100..200).contains(&status) && status != 204 && status != 304 {
+            while self.fill().await {}
+            response.body = std::mem::take(&mut self.buf);
+        }
+        Some(response)
+    }
+
+    /// True once the server closed the connection (waits at most [`RAW_DEADLINE`]); false if
+    /// it sent more bytes instead.
+    pub async fn closed(&mut self) -> bool {
+        self.buf.is_empty() && !self.fill().await
+    }
+}
+
+#[allow(dead_code)] // used by the security suites only
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Sends `bytes` verbatim on a fresh connection and reads one response (`None`: the server
+/// closed the connection without answering).
+#[allow(dead_code)] // used by the security suites only
+pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> Option<RawResponse> {
+    let mut conn = RawConn::open(addr).await;
+    conn.write(bytes).await;
+    conn.response().await
+}
+
+/// The request headers cpgate may send upstream (allow-list plus what it sets itself).
+#[allow(dead_code)] // used by the security suites only
+pub const UPSTREAM_HEADERS: &[&str] = &[
+    "host",
+    "authorization",
+    "x-forwarded-for",
+    "content-type",
+    "content-length",
+    "accept",
+    "accept-language",
+    "user-agent",
+];
+
+/// Asserts a request cPanel received carries exactly one `Authorization`, the master one, and
+/// only allow-listed headers.
+#[allow(dead_code)] // used by the security suites only
+pub fn assert_clean_upstream_request(r: &Recorded) {
+    let auth: Vec<_> = r.headers.get_all("authorization").iter().collect();
+    assert_eq!(
+        auth.len(),
+        1,
+        "exactly one Authorization: {:?}",
+        r.headers.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(auth[0], &format!("cpanel acctuser:{MASTER}"), "the master credential");
+    for name in r.headers.keys() {
+        assert!(
+            UPSTREAM_HEADERS.contains(&name.as_str()),
+            "header {name} forwarded upstream"
+        );
+    }
+    for name in UPSTREAM_HEADERS {
+        assert!(r.headers.get_all(*name).iter().count() <= 1, "{name} sent twice");
+    }
+}
+
+/// Asserts cPanel received nothing at all.
+#[allow(dead_code)] // used by the security suites only
+pub fn assert_nothing_forwarded(gw: &Gateway) {
+    let got = gw.upstream.received();
+    assert!(got.is_empty(), "cPanel must receive nothing, got {got:?}");
 }
