@@ -49,6 +49,8 @@ const STEPS: &[Step] = &[
 
 /// Runs the demo until Ctrl-C.
 pub async fn demo() -> anyhow::Result<()> {
+    // Installed before anything is printed: a Ctrl-C at any moment stops the demo cleanly.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let dir = tempfile::Builder::new().prefix("cpgate-demo-").tempdir()?;
     let master = random_token();
     let emulator = TcpListener::bind("127.0.0.1:0").await?;
@@ -108,7 +110,7 @@ pub async fn demo() -> anyhow::Result<()> {
     println!("Verify the audit chain with:");
     println!("  cpgate audit verify {}", files.audit.display());
     println!("\nRunning until Ctrl-C ...");
-    tokio::signal::ctrl_c().await?;
+    interrupt.recv().await;
     running.stop().await?;
     let _ = stop_emulator.send(());
     Ok(())

@@ -220,9 +220,11 @@ async fn methods_other_than_get_post_are_405() {
 
 #[tokio::test]
 async fn upstream_unreachable_is_502_upstream_error() {
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // A bound socket that never listens: connections are refused, and no other test can take
+    // the port while this one runs.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = closed.local_addr().unwrap().port();
-    drop(closed);
     let gw = Gateway::start_with(|s| s.upstream_url = format!("http://127.0.0.1:{port}")).await;
     let a = gw.get_as("alice", "/execute/Email/list_pops").await;
     assert_eq!(a.status, 502);
