@@ -24,7 +24,9 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// True if `haystack` contains `needle` (non-empty).
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && Finder::new(needle).find(haystack).is_some()
+    // The length check first: most response headers are shorter than the master token, and
+    // building a searcher costs more than the search.
+    !needle.is_empty() && haystack.len() >= needle.len() && Finder::new(needle).find(haystack).is_some()
 }
 
 /// The master token was found in an upstream body: the stream is cut.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -175,14 +176,12 @@ impl Upstream {
         client_headers: &HeaderMap,
         forwarded_for: &str,
     ) -> Result<Request<Full<Bytes>>, ForwardError> {
-        let uri = format!(
-            "{}{}",
-            self.base.to_string().trim_end_matches('/'),
-            rebuilt.path_and_query
-        );
-        let uri: Uri = uri
-            .parse()
-            .map_err(|_| ForwardError::Unreachable("rebuilt URI invalid".into()))?;
+        // The base's scheme and authority (cheap clones) with the rebuilt path: no formatting
+        // and re-parsing of the whole URI per request.
+        let invalid = |_| ForwardError::Unreachable("rebuilt URI invalid".into());
+        let mut parts = self.base.clone().into_parts();
+        parts.path_and_query = Some(PathAndQuery::try_from(rebuilt.path_and_query.as_str()).map_err(invalid)?);
+        let uri = Uri::from_parts(parts).map_err(|_| ForwardError::Unreachable("rebuilt URI invalid".into()))?;
         let mut request = Request::new(Full::new(rebuilt.body.clone()));
         *request.method_mut() = match method {
             Method::Get => http::Method::GET,

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -21,12 +21,13 @@ use prometheus_client::registry::Registry;
 /// Distinct `call` label values kept before new ones are counted as `other`.
 pub const MAX_CALL_LABELS: usize = 2000;
 
+/// Built per request without allocating: interned `Arc<str>` names and static strings.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    developer: String,
-    api: String,
-    call: String,
-    decision: String,
+    developer: Arc<str>,
+    api: &'static str,
+    call: Arc<str>,
+    decision: &'static str,
     status: u16,
 }
 
@@ -63,9 +64,14 @@ pub struct Metrics {
     token_failures: Counter,
     open_connections: Gauge,
     store: crate::store::StoreMetrics,
-    calls: Mutex<HashSet<String>>,
+    /// Interned `call` label values (at most [`MAX_CALL_LABELS`]).
+    calls: Mutex<HashSet<Arc<str>>>,
+    /// Interned `developer` label values (authenticated developers, bounded by the policies).
+    developers: Mutex<HashSet<Arc<str>>>,
     audit_ok: AtomicBool,
     policies_ok: AtomicBool,
+    dash: Arc<str>,
+    other: Arc<str>,
 }
 
 impl Default for Metrics {
@@ -134,36 +140,54 @@ impl Metrics {
             open_connections,
             store,
             calls: Mutex::new(HashSet::new()),
+            developers: Mutex::new(HashSet::new()),
             audit_ok: AtomicBool::new(true),
             policies_ok: AtomicBool::new(true),
+            dash: Arc::from("-"),
+            other: Arc::from("other"),
         }
     }
 
     /// Counts one finished request.
     pub fn observe(&self, o: &Observed<'_>) {
         let labels = RequestLabels {
-            developer: o.developer.unwrap_or("-").to_owned(),
-            api: o.api.unwrap_or("-").to_owned(),
-            call: o.call.map_or_else(|| "-".to_owned(), |c| self.call_label(c)),
-            decision: if o.allowed { "allow" } else { "deny" }.to_owned(),
+            developer: o
+                .developer
+                .map_or_else(|| Arc::clone(&self.dash), |d| self.developer_label(d)),
+            api: o.api.unwrap_or("-"),
+            call: o.call.map_or_else(|| Arc::clone(&self.dash), |c| self.call_label(c)),
+            decision: if o.allowed { "allow" } else { "deny" },
             status: o.status,
         };
         self.requests.get_or_create(&labels).inc();
         self.duration.observe(o.duration.as_secs_f64());
     }
 
-    fn call_label(&self, call: &str) -> String {
+    fn call_label(&self, call: &str) -> Arc<str> {
         let Ok(mut seen) = self.calls.lock() else {
-            return "other".into();
+            return Arc::clone(&self.other);
         };
-        if seen.contains(call) {
-            return call.to_owned();
+        if let Some(known) = seen.get(call) {
+            return Arc::clone(known);
         }
         if seen.len() >= MAX_CALL_LABELS {
-            return "other".into();
+            return Arc::clone(&self.other);
         }
-        seen.insert(call.to_owned());
-        call.to_owned()
+        let label: Arc<str> = Arc::from(call);
+        seen.insert(Arc::clone(&label));
+        label
+    }
+
+    fn developer_label(&self, developer: &str) -> Arc<str> {
+        let Ok(mut seen) = self.developers.lock() else {
+            return Arc::from(developer);
+        };
+        if let Some(known) = seen.get(developer) {
+            return Arc::clone(known);
+        }
+        let label: Arc<str> = Arc::from(developer);
+        seen.insert(Arc::clone(&label));
+        label
     }
 
     pub fn upstream_time(&self, d: Duration) {

@@ -33,7 +33,7 @@ use tokio::sync::oneshot;
 
 pub use self::chain::{line_hash, Head, GENESIS};
 pub use self::query::{query, Decision, OutputFormat, QueryError, QueryFilter, QueryStats};
-pub use self::record::{is_secret_param, REDACTED};
+pub use self::record::{encode_line, is_secret_param, REDACTED};
 pub use self::verify::{verify, verify_with, Anchor, VerifyError, VerifyReport};
 use self::writer::{Command, Stats, Storage, Wrap, Writer};
 use crate::call::{Api, CpanelCall, Method};

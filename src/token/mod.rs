@@ -4,7 +4,8 @@
 //! ([`KeyRing`]: the signing key and every accepted verification key, by `kid`), access token
 //! verification ([`Verifier`]) and issuance ([`issue`]), key generation ([`generate_key`]) and the
 //! public JWK set ([`KeyRing::jwks`]); the broker side: the `POST /oauth/token` and JWKS routes
-//! ([`endpoint`]), client secrets and the throttled verification gate ([`client_auth`]), and
+//! ([`endpoint`]), the verified-token cache ([`cache`]), client secrets and the throttled
+//! verification gate ([`client_auth`]), and
 //! the revocation file and set ([`revocation`]).
 //!
 //! Never: decode claims or headers into a map or `serde_json::Value`; follow a `kid` anywhere but
@@ -28,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod authorization;
+pub mod cache;
 pub mod client_auth;
 pub mod endpoint;
 mod generate;

@@ -19,6 +19,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::Validation;
 use serde::{Deserialize, Deserializer};
 
+use super::cache::{TokenCache, TokenKey, DEFAULT_CAPACITY};
 use super::keys::KeyRing;
 use super::{AuthError, MAX_TOKEN_LEN};
 use crate::call::CallPattern;
@@ -47,11 +48,13 @@ pub struct TokenRules {
     pub max_ttl: Duration,
 }
 
-/// Verifies access tokens against a key ring and the rules.
+/// Verifies access tokens against a key ring and the rules, remembering verified tokens in a
+/// [`TokenCache`] that lives and dies with this verifier (a key reload builds a new one).
 pub struct Verifier {
     keys: Arc<KeyRing>,
     rules: TokenRules,
     pub(super) validation: Validation,
+    cache: TokenCache,
 }
 
 impl Verifier {
@@ -73,7 +76,30 @@ impl Verifier {
             keys,
             rules,
             validation,
+            cache: TokenCache::new(DEFAULT_CAPACITY),
         }
+    }
+
+    /// [`Verifier::verify`] through the verified-token cache: a token verified before and still
+    /// within `exp` + leeway is accepted without checking its signature again. Refusals are
+    /// never cached. The caller still checks revocation and the policy on every call.
+    pub fn verify_cached(&self, token: &str, now_unix: u64) -> Result<Arc<Principal>, AuthError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(AuthError::Malformed("token longer than 8 KiB"));
+        }
+        let key = TokenKey::of(token);
+        if let Some(principal) = self.cache.get(&key, now_unix) {
+            return Ok(principal);
+        }
+        let principal = Arc::new(self.verify(token, now_unix)?);
+        let valid_until = principal.expires_at.saturating_add(self.rules.leeway.as_secs());
+        self.cache.insert(key, Arc::clone(&principal), valid_until, now_unix);
+        Ok(principal)
+    }
+
+    /// The verified-token cache (for tests and metrics).
+    pub fn cache(&self) -> &TokenCache {
+        &self.cache
     }
 
     /// The key ring this verifier uses.

@@ -8,5 +8,6 @@ mod canary;
 mod cli;
 mod forwarding;
 mod listener;
+mod perf;
 mod refusals;
 mod support;
