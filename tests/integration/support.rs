@@ -602,3 +602,43 @@ pub fn assert_nothing_forwarded(gw: &Gateway) {
     let got = gw.upstream.received();
     assert!(got.is_empty(), "cPanel must receive nothing, got {got:?}");
 }
+
+// Shared by the broker and redis test binaries.
+
+/// Seconds since the Unix epoch.
+#[allow(dead_code)]
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Polls `probe` until it returns true or `within` has passed; returns the time it took.
+#[allow(dead_code)]
+pub async fn eventually<F, Fut>(within: Duration, mut probe: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if probe().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// Runs the real `cpgate` binary; returns (success, stdout, stderr).
+#[allow(dead_code)]
+pub fn cpgate(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cpgate"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
