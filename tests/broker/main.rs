@@ -21,7 +21,6 @@ mod rotation;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -31,10 +30,9 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket};
 
-use cpgate::app::{token_rules, App};
+use cpgate::app::App;
 use cpgate::cli::serve::{start, Running};
 use cpgate::config::Config;
-use cpgate::principal::DeveloperId;
 use cpgate::sandbox::{self, Sandbox, SandboxSpec};
 use cpgate::token::Algorithm;
 use support::{send_to, Answer, MockUpstream, MASTER};
@@ -134,11 +132,7 @@ impl Broker {
 
     /// A token for `developer` signed with the keys in force, issued at `iat`.
     pub fn token_at(&self, developer: &str, iat: u64) -> String {
-        let rules = token_rules(&self.app.config);
-        let dev = DeveloperId::parse(developer).unwrap();
-        cpgate::token::issue(&self.app.keys(), &rules, &dev, Duration::from_secs(600), None, iat)
-            .unwrap()
-            .token
+        support::issue_token(&self.app, developer, None, iat)
     }
 
     pub fn token(&self, developer: &str) -> String {

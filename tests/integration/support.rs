@@ -249,12 +249,7 @@ impl Gateway {
     }
 
     pub fn token_with(&self, developer: &str, scope: Option<&str>) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let rules = token_rules(&self.app.config);
-        let dev = DeveloperId::parse(developer).unwrap();
-        cpgate::token::issue(&self.app.keys(), &rules, &dev, Duration::from_secs(600), scope, now)
-            .unwrap()
-            .token
+        issue_token(&self.app, developer, scope, now())
     }
 
     pub fn bearer(&self, developer: &str) -> String {
@@ -606,7 +601,6 @@ pub fn assert_nothing_forwarded(gw: &Gateway) {
 // Shared by the broker and redis test binaries.
 
 /// Seconds since the Unix epoch.
-#[allow(dead_code)]
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
@@ -641,4 +635,14 @@ pub fn cpgate(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A 10-minute token for `developer` (which need not have a policy), signed with `app`'s keys
+/// in force, issued at `iat`.
+pub fn issue_token(app: &App, developer: &str, scope: Option<&str>, iat: u64) -> String {
+    let rules = token_rules(&app.config);
+    let dev = DeveloperId::parse(developer).unwrap();
+    cpgate::token::issue(&app.keys(), &rules, &dev, Duration::from_secs(600), scope, iat)
+        .unwrap()
+        .token
 }

@@ -26,10 +26,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
-use cpgate::app::{token_rules, App};
+use cpgate::app::App;
 use cpgate::cli::serve::{start, Running};
 use cpgate::config::Config;
-use cpgate::principal::DeveloperId;
 use cpgate::sandbox::{self, SandboxSpec};
 use support::{send_to, Answer, MockUpstream, MASTER};
 
@@ -214,11 +213,7 @@ pub struct Instance {
 impl Instance {
     /// A token for `developer`, issued at `iat`, signed with the shared key.
     pub fn token_at(&self, developer: &str, iat: u64) -> String {
-        let rules = token_rules(&self.app.config);
-        let dev = DeveloperId::parse(developer).unwrap();
-        cpgate::token::issue(&self.app.keys(), &rules, &dev, Duration::from_secs(600), None, iat)
-            .unwrap()
-            .token
+        support::issue_token(&self.app, developer, None, iat)
     }
 
     pub fn token(&self, developer: &str) -> String {
