@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_TYPE};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -24,6 +24,7 @@ use crate::body::Body;
 use crate::call::{CpanelCall, Method};
 use crate::classify::{classify, ClassifyError, RawRequest};
 use crate::error::{refusal, ProxyError, Shape};
+use crate::framing::Violation;
 use crate::policy::{Decision, DecisionRequest, Policy};
 use crate::principal::Principal;
 use crate::ratelimit::Refusal;
@@ -84,16 +85,26 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
         api2_path: req.uri().path() == "/json-api/cpanel",
         ..Ctx::default()
     };
-    // The broker's routes answer in OAuth/JOSE shapes, not cPanel's, so they branch off first.
-    let mut response = match req.uri().path() {
-        crate::token::endpoint::TOKEN_PATH => {
-            crate::token::endpoint::token(&app, req, peer.ip().to_canonical(), &ctx.request_id).await
+    // A head that hyper normalised but security.md §2 refuses (`framing.rs`): refused before
+    // anything else, and the connection closes after the answer.
+    let mut response = if let Some(violation) = req.extensions().get::<Violation>().copied() {
+        let mut response = refuse(&app, &ctx, &ProxyError::BadRequest(violation.reason().to_owned())).await;
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        response
+    } else {
+        // The broker's routes answer in OAuth/JOSE shapes, not cPanel's, so they branch off first.
+        match req.uri().path() {
+            crate::token::endpoint::TOKEN_PATH => {
+                crate::token::endpoint::token(&app, req, peer.ip().to_canonical(), &ctx.request_id).await
+            }
+            crate::token::endpoint::JWKS_PATH => crate::token::endpoint::jwks(&app, req.method()),
+            _ => match run(&app, req, &mut ctx, started).await {
+                Ok(response) => response,
+                Err(err) => refuse(&app, &ctx, &err).await,
+            },
         }
-        crate::token::endpoint::JWKS_PATH => crate::token::endpoint::jwks(&app, req.method()),
-        _ => match run(&app, req, &mut ctx, started).await {
-            Ok(response) => response,
-            Err(err) => refuse(&app, &ctx, &err).await,
-        },
     };
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         response.headers_mut().insert("x-request-id", v);

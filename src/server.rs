@@ -5,14 +5,18 @@
 //! before any token or policy work. Never: a panic on network input, a connection without a
 //! deadline.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpStream};
@@ -20,7 +24,8 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
-use crate::idle::{Activity, IdleIo};
+use crate::connio::{ConnIo, Counted, InFlight, Shared};
+use crate::idle::Activity;
 
 /// How long in-flight requests get to finish after SIGTERM/SIGINT.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,6 +42,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
     let builder = http_builder(&app);
+    let h1 = http1_builder(&app);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -56,7 +62,7 @@ pub async fn serve(
                     drop(stream);
                     continue;
                 };
-                let conn = Connection { app: app.clone(), builder: builder.clone(), tls: tls.clone(), stop: stop_rx.clone() };
+                let conn = Connection { app: app.clone(), builder: builder.clone(), h1: h1.clone(), tls: tls.clone(), stop: stop_rx.clone() };
                 tokio::spawn(async move {
                     conn.app.metrics.connection_opened();
                     let app = conn.app.clone();
@@ -102,9 +108,22 @@ pub fn http_builder(app: &App) -> Builder<TokioExecutor> {
     builder
 }
 
+/// The HTTP/1 builder of plain-TCP connections, with the same limits as [`http_builder`].
+fn http1_builder(app: &App) -> http1::Builder {
+    let s = &app.config.server;
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(s.header_timeout)
+        .max_buf_size(s.max_header_bytes.max(8192))
+        .max_headers(s.max_headers);
+    builder
+}
+
 struct Connection {
     app: Arc<App>,
     builder: Builder<TokioExecutor>,
+    h1: http1::Builder,
     /// The current TLS config (swapped whole on SIGHUP; a connection keeps the one it began with).
     tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
     stop: watch::Receiver<bool>,
@@ -114,17 +133,19 @@ impl Connection {
     async fn run(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
-        let server = &self.app.config.server;
+        let shared = Arc::new(Shared::default());
+        let max_head = self.app.config.server.max_header_bytes.max(8192);
         match &self.tls {
-            None => {
-                self.serve_io(IdleIo::new(stream, activity.clone()), peer, activity)
-                    .await
-            }
+            None => self.serve_plain(stream, peer, activity, shared).await,
             Some(config) => {
                 let acceptor = TlsAcceptor::from(config.load_full());
-                let handshake = tokio::time::timeout(server.header_timeout, acceptor.accept(stream)).await;
+                let handshake =
+                    tokio::time::timeout(self.app.config.server.header_timeout, acceptor.accept(stream)).await;
                 match handshake {
-                    Ok(Ok(tls)) => self.serve_io(IdleIo::new(tls, activity.clone()), peer, activity).await,
+                    Ok(Ok(tls)) => {
+                        let io = ConnIo::new(tls, activity.clone(), shared.clone(), max_head);
+                        self.serve_io(io, peer, activity, shared).await;
+                    }
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 }
@@ -132,22 +153,74 @@ impl Connection {
         }
     }
 
-    async fn serve_io<I>(mut self, io: I, peer: SocketAddr, activity: Activity)
+    /// Plain TCP: HTTP/1 in runs of hyper, each ended by `ConnIo` once the connection is idle;
+    /// between runs the socket is parked with none of hyper's buffers until it is readable
+    /// again. A client that opens with the HTTP/2 preface is served by the auto builder.
+    async fn serve_plain(mut self, stream: TcpStream, peer: SocketAddr, activity: Activity, shared: Arc<Shared>) {
+        let max_head = self.app.config.server.max_header_bytes.max(8192);
+        let idle = self.app.config.server.idle_timeout;
+        let mut io = ConnIo::new(stream, activity.clone(), shared.clone(), max_head).park_when_idle();
+        let mut first = true;
+        loop {
+            // Parked: waits for the client's next bytes (peeked, not read) or the idle timeout.
+            let mut head = [0u8; PREFACE.len()];
+            let peeked = tokio::select! {
+                peeked = io.get_ref().peek(&mut head) => peeked,
+                () = tokio::time::sleep(idle) => {
+                    tracing::debug!(%peer, "closing idle connection");
+                    return;
+                }
+                _ = self.stop.changed() => return,
+            };
+            let n = match peeked {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if first && (PREFACE.starts_with(&head[..n]) || head[..n].starts_with(PREFACE)) {
+                // HTTP/2 with prior knowledge (or too few bytes to tell): the auto builder.
+                let io = ConnIo::new(io.into_inner(), activity.clone(), shared.clone(), max_head);
+                return self.serve_io(io, peer, activity, shared).await;
+            }
+            first = false;
+            let service = service(self.app.clone(), peer, shared.clone());
+            // Boxed: hyper's state exists only for the run, never in the parked task.
+            let mut conn = Box::new(self.h1.serve_connection(TokioIo::new(io), service));
+            let mut closing = *self.stop.borrow();
+            if closing {
+                Pin::new(&mut *conn).graceful_shutdown();
+            }
+            let ended = loop {
+                tokio::select! {
+                    result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break result,
+                    _ = self.stop.changed(), if !closing => {
+                        Pin::new(&mut *conn).graceful_shutdown();
+                        closing = true;
+                    }
+                    () = activity.idle_for(idle, &shared.in_flight), if !closing => {
+                        tracing::debug!(%peer, "closing idle connection");
+                        Pin::new(&mut *conn).graceful_shutdown();
+                        closing = true;
+                    }
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                return;
+            }
+            let parts = conn.into_parts();
+            io = parts.io.into_inner();
+            io.unread(parts.read_buf);
+            if closing || io.peer_closed() || shared.violation.get().is_some() {
+                return;
+            }
+        }
+    }
+
+    async fn serve_io<I>(mut self, io: ConnIo<I>, peer: SocketAddr, activity: Activity, shared: Arc<Shared>)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let app = self.app.clone();
-        let in_flight = Arc::new(AtomicUsize::new(0));
-        let counter = in_flight.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            let guard = InFlight::enter(counter.clone());
-            async move {
-                let response = crate::pipeline::handle(app, req, peer).await;
-                drop(guard);
-                Ok::<_, std::convert::Infallible>(response)
-            }
-        });
+        let service = service(self.app.clone(), peer, shared.clone());
         let idle = self.app.config.server.idle_timeout;
         let conn = self.builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
@@ -164,7 +237,7 @@ impl Connection {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
                 }
-                () = activity.idle_for(idle, &in_flight), if !closing => {
+                () = activity.idle_for(idle, &shared.in_flight), if !closing => {
                     tracing::debug!(%peer, "closing idle connection");
                     conn.as_mut().graceful_shutdown();
                     closing = true;
@@ -174,18 +247,29 @@ impl Connection {
     }
 }
 
-/// Counts a request in flight on its connection until dropped.
-struct InFlight(Arc<AtomicUsize>);
+/// A response in the making (boxed: hyper's `poll_without_shutdown` needs an `Unpin` future).
+type Answer = Pin<Box<dyn Future<Output = Result<Response<Counted>, Infallible>> + Send>>;
 
-impl InFlight {
-    fn enter(counter: Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::AcqRel);
-        Self(counter)
-    }
+/// The service of one connection: the pipeline, with the connection's framing violation (if
+/// any) attached to the request and each response counted in flight until sent.
+fn service(
+    app: Arc<App>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) -> impl hyper::service::Service<Request<Incoming>, Response = Response<Counted>, Error = Infallible, Future = Answer> + Clone
+{
+    service_fn(move |mut req: Request<Incoming>| {
+        let app = app.clone();
+        let in_flight = InFlight::enter(shared.clone());
+        if let Some(v) = shared.violation.get() {
+            req.extensions_mut().insert(*v);
+        }
+        Box::pin(async move {
+            let response = crate::pipeline::handle(app, req, peer).await;
+            Ok::<_, Infallible>(response.map(|body| Counted::new(body, in_flight)))
+        }) as Answer
+    })
 }
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+/// The start of the HTTP/2 connection preface (RFC 9113 §3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0";

@@ -1,7 +1,7 @@
 //! The master-token canary: after traffic of every kind, at the most verbose log level, the
 //! master token appears in no log line, audit record, response header or body.
 
-use crate::support::{logs, Gateway, Reply, MASTER};
+use crate::support::{logs, raw, Gateway, Reply, MASTER};
 
 #[tokio::test]
 async fn master_token_never_appears_in_logs_audit_or_responses() {
@@ -45,6 +45,15 @@ async fn master_token_never_appears_in_logs_audit_or_responses() {
             .await,
     );
 
+    // The framing refusal (`framing.rs`): answered before any other step.
+    let smuggle = format!(
+        "POST /execute/Email/add_pop HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\
+         Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    );
+    let refused = raw(gw.addr, smuggle.as_bytes()).await.expect("an answer");
+    assert_eq!(refused.status, 400);
+    assert!(!format!("{refused:?}").contains(MASTER), "{refused:?}");
+
     for a in &answers {
         assert!(!String::from_utf8_lossy(&a.body).contains(MASTER), "{a:?}");
         for (name, value) in &a.headers {
@@ -55,7 +64,7 @@ async fn master_token_never_appears_in_logs_audit_or_responses() {
         }
     }
     let audit = std::fs::read_to_string(&gw.files.audit).unwrap();
-    assert!(audit.lines().count() >= 7);
+    assert!(audit.lines().count() >= 8);
     assert!(!audit.contains(MASTER), "audit log contains the master token");
     assert!(!format!("{:?}", gw.app.config).contains(MASTER));
     gw.upstream.requests.lock().unwrap().clear();
