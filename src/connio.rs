@@ -206,3 +206,91 @@ impl http_body::Body for Counted {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    fn parked_io() -> (ConnIo<DuplexStream>, DuplexStream, Arc<Shared>) {
+        let (server, client) = tokio::io::duplex(4096);
+        let shared = Arc::new(Shared::default());
+        let io = ConnIo::new(server, Activity::new(), shared.clone(), 8192).park_when_idle();
+        (io, client, shared)
+    }
+
+    /// One read that must not wait: `Some(n)` bytes (0 = end of file), `None` if it would wait.
+    fn read_now(io: &mut ConnIo<DuplexStream>) -> Option<usize> {
+        let mut buf = [0u8; 256];
+        io.read(&mut buf).now_or_never().map(|r| r.unwrap_or(0))
+    }
+
+    #[tokio::test]
+    async fn idle_at_a_message_boundary_reads_as_end_of_file() {
+        let (mut io, mut client, _) = parked_io();
+        client.write_all(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        assert!(matches!(read_now(&mut io), Some(n) if n > 0));
+        assert_eq!(
+            read_now(&mut io),
+            Some(0),
+            "answered and nothing more to read: end of run"
+        );
+        assert!(!io.peer_closed(), "the client is still there");
+    }
+
+    #[tokio::test]
+    async fn a_partial_head_or_body_is_never_taken_for_idle() {
+        let (mut io, mut client, _) = parked_io();
+        client.write_all(b"GET /a HTTP/1.1\r\nHost:").await.unwrap();
+        assert!(matches!(read_now(&mut io), Some(n) if n > 0));
+        assert_eq!(read_now(&mut io), None, "mid-head: wait for the rest");
+        client
+            .write_all(b" a\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nab")
+            .await
+            .unwrap();
+        assert!(matches!(read_now(&mut io), Some(n) if n > 0));
+        assert_eq!(read_now(&mut io), None, "mid-body: wait for the rest");
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_is_never_idle() {
+        let (mut io, mut client, shared) = parked_io();
+        client.write_all(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        assert!(matches!(read_now(&mut io), Some(n) if n > 0));
+        let answering = InFlight::enter(shared.clone());
+        assert_eq!(read_now(&mut io), None, "the response is still owed");
+        drop(answering);
+        assert_eq!(read_now(&mut io), Some(0));
+    }
+
+    #[tokio::test]
+    async fn unread_bytes_are_handed_back_first_and_a_closed_peer_is_seen() {
+        let (mut io, client, _) = parked_io();
+        io.unread(Bytes::from_static(b"\r\n"));
+        assert_eq!(read_now(&mut io), Some(2));
+        drop(client);
+        assert_eq!(read_now(&mut io), Some(0));
+        assert!(io.peer_closed());
+    }
+
+    #[tokio::test]
+    async fn without_parking_idle_reads_wait() {
+        let (server, mut client) = tokio::io::duplex(4096);
+        let mut io = ConnIo::new(server, Activity::new(), Arc::new(Shared::default()), 8192);
+        client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(matches!(read_now(&mut io), Some(n) if n > 0));
+        assert_eq!(read_now(&mut io), None);
+    }
+
+    #[tokio::test]
+    async fn a_framing_violation_is_shared_with_the_service() {
+        let (mut io, mut client, shared) = parked_io();
+        client
+            .write_all(b"POST /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx")
+            .await
+            .unwrap();
+        assert!(matches!(read_now(&mut io), Some(n) if n > 0));
+        assert_eq!(shared.violation.get(), Some(&Violation::RepeatedContentLength));
+    }
+}
