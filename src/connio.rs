@@ -3,13 +3,13 @@
 //! [`ConnIo`] stamps [`Activity`] for the idle timeout, shows every byte read to the framing
 //! [`Tracker`] (so that a request hyper would normalise is refused, see `framing.rs`), and on
 //! plain-TCP HTTP/1 connections ends hyper's run with an end-of-file once the connection is
-//! idle: every byte read belongs to a request that has been answered in full and the socket
-//! has nothing more to read. `server.rs` then takes the socket back and parks it without
+//! idle: it has been quiet for a moment (`Shared::park`), every byte read belongs to a request
+//! that has been answered in full, and the socket has nothing more to read. `server.rs` then takes the socket back and parks it without
 //! hyper's read and write buffers (about 16 KiB per connection) until the client speaks again.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
@@ -26,6 +26,9 @@ pub struct Shared {
     pub in_flight: AtomicUsize,
     /// The first framing violation seen on the connection.
     pub violation: OnceLock<Violation>,
+    /// Set by `server.rs` once the connection has been quiet for a moment: the next idle read
+    /// ends hyper's run (only with [`ConnIo::park_when_idle`]).
+    pub park: AtomicBool,
 }
 
 /// See the module docs.
@@ -81,6 +84,7 @@ impl<T> ConnIo<T> {
 
     fn idle(&self) -> bool {
         self.park_when_idle
+            && self.shared.park.load(Ordering::Acquire)
             && self.unread.is_empty()
             && self.tracker.at_boundary()
             && self.shared.in_flight.load(Ordering::Acquire) == 0
@@ -217,6 +221,7 @@ mod tests {
         let (server, client) = tokio::io::duplex(4096);
         let shared = Arc::new(Shared::default());
         let io = ConnIo::new(server, Activity::new(), shared.clone(), 8192).park_when_idle();
+        shared.park.store(true, Ordering::Release);
         (io, client, shared)
     }
 
@@ -272,6 +277,17 @@ mod tests {
         drop(client);
         assert_eq!(read_now(&mut io), Some(0));
         assert!(io.peer_closed());
+    }
+
+    #[tokio::test]
+    async fn a_busy_connection_is_not_parked_until_it_has_been_quiet() {
+        let (mut io, mut client, shared) = parked_io();
+        shared.park.store(false, Ordering::Release);
+        client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(matches!(read_now(&mut io), Some(n) if n > 0));
+        assert_eq!(read_now(&mut io), None, "the next request may come at once");
+        shared.park.store(true, Ordering::Release);
+        assert_eq!(read_now(&mut io), Some(0));
     }
 
     #[tokio::test]

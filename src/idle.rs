@@ -30,7 +30,8 @@ impl Activity {
         self.last_ms.store(now, Ordering::Relaxed);
     }
 
-    fn last(&self) -> Instant {
+    /// The last time the connection did I/O.
+    pub fn last(&self) -> Instant {
         self.origin + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
     }
 

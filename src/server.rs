@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,9 +154,10 @@ impl Connection {
         }
     }
 
-    /// Plain TCP: HTTP/1 in runs of hyper, each ended by `ConnIo` once the connection is idle;
-    /// between runs the socket is parked with none of hyper's buffers until it is readable
-    /// again. A client that opens with the HTTP/2 preface is served by the auto builder.
+    /// Plain TCP: HTTP/1 in runs of hyper. A run ends (`ConnIo`) once the connection has been
+    /// quiet for [`PARK_AFTER`] with every request answered; between runs the socket is parked
+    /// with none of hyper's buffers until the client sends again. A client that opens with the
+    /// HTTP/2 preface is served by the auto builder.
     async fn serve_plain(mut self, stream: TcpStream, peer: SocketAddr, activity: Activity, shared: Arc<Shared>) {
         let max_head = self.app.config.server.max_header_bytes.max(8192);
         let idle = self.app.config.server.idle_timeout;
@@ -166,7 +168,7 @@ impl Connection {
             let mut head = [0u8; PREFACE.len()];
             let peeked = tokio::select! {
                 peeked = io.get_ref().peek(&mut head) => peeked,
-                () = tokio::time::sleep(idle) => {
+                () = tokio::time::sleep_until(activity.last() + idle) => {
                     tracing::debug!(%peer, "closing idle connection");
                     return;
                 }
@@ -189,9 +191,17 @@ impl Connection {
             if closing {
                 Pin::new(&mut *conn).graceful_shutdown();
             }
+            shared.park.store(false, Ordering::Release);
+            let mut parking = false;
             let ended = loop {
                 tokio::select! {
                     result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break result,
+                    // Quiet for a moment: end the run at the next idle read (`ConnIo`). A busy
+                    // connection keeps its run, and hyper's buffers, between requests.
+                    () = activity.idle_for(PARK_AFTER, &shared.in_flight), if !parking => {
+                        shared.park.store(true, Ordering::Release);
+                        parking = true;
+                    }
                     _ = self.stop.changed(), if !closing => {
                         Pin::new(&mut *conn).graceful_shutdown();
                         closing = true;
@@ -270,6 +280,9 @@ fn service(
         }) as Answer
     })
 }
+
+/// How long a plain-TCP HTTP/1 connection must be quiet before it is parked.
+const PARK_AFTER: Duration = Duration::from_millis(250);
 
 /// The start of the HTTP/2 connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0";
