@@ -72,9 +72,14 @@ impl<T> ConnIo<T> {
         self.inner
     }
 
-    /// Gives back the bytes hyper read and did not use (normally none).
+    /// Gives back the bytes hyper read and did not use (normally none). They are copied: the
+    /// `Bytes` hyper returns keeps its whole read buffer alive, even when empty.
     pub fn unread(&mut self, bytes: Bytes) {
-        self.unread = bytes;
+        self.unread = if bytes.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(&bytes)
+        };
     }
 
     /// True once the client closed its side: there is nothing to park.

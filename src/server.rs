@@ -42,8 +42,10 @@ pub async fn serve(
     let max = server.max_connections;
     let slots = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let builder = http_builder(&app);
-    let h1 = http1_builder(&app);
+    let builders = Arc::new(Builders {
+        auto: http_builder(&app),
+        h1: http1_builder(&app),
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -63,7 +65,7 @@ pub async fn serve(
                     drop(stream);
                     continue;
                 };
-                let conn = Connection { app: app.clone(), builder: builder.clone(), h1: h1.clone(), tls: tls.clone(), stop: stop_rx.clone() };
+                let conn = Connection { app: app.clone(), builders: builders.clone(), tls: tls.clone(), stop: stop_rx.clone() };
                 tokio::spawn(async move {
                     conn.app.metrics.connection_opened();
                     let app = conn.app.clone();
@@ -121,10 +123,17 @@ fn http1_builder(app: &App) -> http1::Builder {
     builder
 }
 
+/// The connection builders, shared by every connection of a listener.
+struct Builders {
+    /// HTTP/1 + HTTP/2: TLS connections and plain-TCP HTTP/2.
+    auto: Builder<TokioExecutor>,
+    /// Plain-TCP HTTP/1, run by run.
+    h1: http1::Builder,
+}
+
 struct Connection {
     app: Arc<App>,
-    builder: Builder<TokioExecutor>,
-    h1: http1::Builder,
+    builders: Arc<Builders>,
     /// The current TLS config (swapped whole on SIGHUP; a connection keeps the one it began with).
     tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
     stop: watch::Receiver<bool>,
@@ -135,22 +144,32 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
         let shared = Arc::new(Shared::default());
-        let max_head = self.app.config.server.max_header_bytes.max(8192);
-        match &self.tls {
+        // The TLS and HTTP/2 paths are boxed: a task's future is as large as its largest
+        // path, and the plain HTTP/1 path is the one that sits parked by the thousand.
+        match self.tls.clone() {
             None => self.serve_plain(stream, peer, activity, shared).await,
-            Some(config) => {
-                let acceptor = TlsAcceptor::from(config.load_full());
-                let handshake =
-                    tokio::time::timeout(self.app.config.server.header_timeout, acceptor.accept(stream)).await;
-                match handshake {
-                    Ok(Ok(tls)) => {
-                        let io = ConnIo::new(tls, activity.clone(), shared.clone(), max_head);
-                        self.serve_io(io, peer, activity, shared).await;
-                    }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                }
+            Some(config) => Box::pin(self.serve_tls(config, stream, peer, activity, shared)).await,
+        }
+    }
+
+    async fn serve_tls(
+        self,
+        config: Arc<ArcSwap<rustls::ServerConfig>>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        activity: Activity,
+        shared: Arc<Shared>,
+    ) {
+        let max_head = self.app.config.server.max_header_bytes.max(8192);
+        let acceptor = TlsAcceptor::from(config.load_full());
+        let handshake = tokio::time::timeout(self.app.config.server.header_timeout, acceptor.accept(stream)).await;
+        match handshake {
+            Ok(Ok(tls)) => {
+                let io = ConnIo::new(tls, activity.clone(), shared.clone(), max_head);
+                self.serve_io(io, peer, activity, shared).await;
             }
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         }
     }
 
@@ -181,49 +200,67 @@ impl Connection {
             if first && (PREFACE.starts_with(&head[..n]) || head[..n].starts_with(PREFACE)) {
                 // HTTP/2 with prior knowledge (or too few bytes to tell): the auto builder.
                 let io = ConnIo::new(io.into_inner(), activity.clone(), shared.clone(), max_head);
-                return self.serve_io(io, peer, activity, shared).await;
+                return Box::pin(self.serve_io(io, peer, activity, shared)).await;
             }
             first = false;
-            let service = service(self.app.clone(), peer, shared.clone());
-            // Boxed: hyper's state exists only for the run, never in the parked task.
-            let mut conn = Box::new(self.h1.serve_connection(TokioIo::new(io), service));
-            let mut closing = *self.stop.borrow();
-            if closing {
-                Pin::new(&mut *conn).graceful_shutdown();
-            }
-            shared.park.store(false, Ordering::Release);
-            let mut parking = false;
-            let ended = loop {
-                tokio::select! {
-                    result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break result,
-                    // Quiet for a moment: end the run at the next idle read (`ConnIo`). A busy
-                    // connection keeps its run, and hyper's buffers, between requests.
-                    () = activity.idle_for(PARK_AFTER, &shared.in_flight), if !parking => {
-                        shared.park.store(true, Ordering::Release);
-                        parking = true;
-                    }
-                    _ = self.stop.changed(), if !closing => {
-                        Pin::new(&mut *conn).graceful_shutdown();
-                        closing = true;
-                    }
-                    () = activity.idle_for(idle, &shared.in_flight), if !closing => {
-                        tracing::debug!(%peer, "closing idle connection");
-                        Pin::new(&mut *conn).graceful_shutdown();
-                        closing = true;
-                    }
-                }
-            };
-            if let Err(e) = ended {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-                return;
-            }
-            let parts = conn.into_parts();
-            io = parts.io.into_inner();
-            io.unread(parts.read_buf);
-            if closing || io.peer_closed() || shared.violation.get().is_some() {
-                return;
+            // Boxed: hyper's state and the run's timers exist only for the run, never in the
+            // parked task.
+            match Box::pin(self.run_h1(io, peer, &activity, &shared)).await {
+                Some(back) => io = back,
+                None => return,
             }
         }
+    }
+
+    /// One run of hyper over a plain-TCP HTTP/1 connection; gives the socket back if the
+    /// connection may be parked, `None` if it is finished.
+    async fn run_h1(
+        &mut self,
+        io: ConnIo<TcpStream>,
+        peer: SocketAddr,
+        activity: &Activity,
+        shared: &Arc<Shared>,
+    ) -> Option<ConnIo<TcpStream>> {
+        let idle = self.app.config.server.idle_timeout;
+        let service = service(self.app.clone(), peer, shared.clone());
+        let mut conn = self.builders.h1.serve_connection(TokioIo::new(io), service);
+        let mut closing = *self.stop.borrow();
+        if closing {
+            Pin::new(&mut conn).graceful_shutdown();
+        }
+        shared.park.store(false, Ordering::Release);
+        let mut parking = false;
+        let ended = loop {
+            tokio::select! {
+                result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break result,
+                // Quiet for a moment: end the run at the next idle read (`ConnIo`). A busy
+                // connection keeps its run, and hyper's buffers, between requests.
+                () = activity.idle_for(PARK_AFTER, &shared.in_flight), if !parking => {
+                    shared.park.store(true, Ordering::Release);
+                    parking = true;
+                }
+                _ = self.stop.changed(), if !closing => {
+                    Pin::new(&mut conn).graceful_shutdown();
+                    closing = true;
+                }
+                () = activity.idle_for(idle, &shared.in_flight), if !closing => {
+                    tracing::debug!(%peer, "closing idle connection");
+                    Pin::new(&mut conn).graceful_shutdown();
+                    closing = true;
+                }
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+            return None;
+        }
+        let parts = conn.into_parts();
+        let mut io = parts.io.into_inner();
+        io.unread(parts.read_buf);
+        if closing || io.peer_closed() || shared.violation.get().is_some() {
+            return None;
+        }
+        Some(io)
     }
 
     async fn serve_io<I>(mut self, io: ConnIo<I>, peer: SocketAddr, activity: Activity, shared: Arc<Shared>)
@@ -232,7 +269,7 @@ impl Connection {
     {
         let service = service(self.app.clone(), peer, shared.clone());
         let idle = self.app.config.server.idle_timeout;
-        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        let conn = self.builders.auto.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         let mut closing = false;
         loop {
