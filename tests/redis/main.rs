@@ -13,6 +13,7 @@
 #[allow(dead_code)]
 mod support;
 
+mod audit_query;
 mod bench;
 mod revocations;
 mod shared_limits;
