@@ -15,6 +15,7 @@ mod support;
 
 mod audit_query;
 mod bench;
+mod readiness;
 mod revocations;
 mod shared_limits;
 mod store_failure;
