@@ -14,6 +14,7 @@
 mod support;
 
 mod audit_query;
+mod batched_decisions;
 mod bench;
 mod readiness;
 mod revocations;
