@@ -41,6 +41,8 @@ pub struct App {
     pub limiter: Box<dyn RateLimitStore>,
     /// Revocations in the shared store, when `rate_limit.store` is Redis.
     pub shared_revocations: Option<Arc<SharedRevocations>>,
+    /// The shared store's connection and health (`/readyz`), when `rate_limit.store` is Redis.
+    pub store: Option<Arc<Shared>>,
     /// Held while the revocation set is merged and swapped.
     revocation_merge: Mutex<()>,
     pub audit: AuditLog,
@@ -83,14 +85,14 @@ impl App {
         let mut entries = revocation::read(&t.revocations)?;
         let lifetime = revocation_lifetime(&config);
         let metrics = Metrics::new();
-        let (limiter, shared_revocations): (Box<dyn RateLimitStore>, _) = match &config.rate_limit.store {
-            StoreKind::Memory => (Box::new(MemoryStore::new()), None),
+        let (limiter, shared_revocations, store): (Box<dyn RateLimitStore>, _, _) = match &config.rate_limit.store {
+            StoreKind::Memory => (Box::new(MemoryStore::new()), None, None),
             StoreKind::Redis(url) => {
                 let shared = Shared::connect(url, metrics.store())?;
                 let limiter = RedisStore::new(shared.clone(), config.rate_limit.on_store_error);
-                let revocations = Arc::new(SharedRevocations::new(shared, lifetime));
+                let revocations = Arc::new(SharedRevocations::new(shared.clone(), lifetime));
                 entries.extend(initial_shared_revocations(&revocations, &entries, &t.revocations, lifetime).await);
-                (Box::new(limiter), Some(revocations))
+                (Box::new(limiter), Some(revocations), Some(shared))
             }
         };
         let (revocations, _) = Revocations::default().merged(&entries, now_unix(), lifetime);
@@ -112,6 +114,7 @@ impl App {
             client_auth,
             limiter,
             shared_revocations,
+            store,
             revocation_merge: Mutex::new(()),
             audit,
             upstreams,

@@ -2,7 +2,7 @@
 //!
 //! Owns: the audit file (one writer thread, see [`writer`]), record encoding and redaction
 //! ([`record`]), the chain ([`chain`]), crash recovery ([`recover`]), and the read side used by
-//! `cpgate audit verify` / `cpgate audit query` ([`verify`], [`query`]).
+//! `cpgate audit verify` / `cpgate audit query` ([`verify`], [`query`], [`merge`]).
 //! Never: drop a record, acknowledge a record before its bytes reached the kernel (and the disk
 //! with `fsync = "always"`), log a secret parameter, upload content or a raw query string.
 //! Invariants: `seq` starts at 1 for the first record ever and grows by one per record, across
@@ -16,6 +16,7 @@
 //! ```
 
 mod chain;
+mod merge;
 pub mod query;
 mod record;
 mod recover;
@@ -32,6 +33,7 @@ use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 
 pub use self::chain::{line_hash, Head, GENESIS};
+pub use self::merge::{LineProblem, ProblemKind};
 pub use self::query::{query, Decision, OutputFormat, QueryError, QueryFilter, QueryStats};
 pub use self::record::{encode_line, is_secret_param, REDACTED};
 pub use self::verify::{verify, verify_with, Anchor, VerifyError, VerifyReport};

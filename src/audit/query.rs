@@ -1,21 +1,24 @@
-//! `cpgate audit query`: streams records matching a filter out of audit files.
+//! `cpgate audit query`: streams records matching a filter out of audit files, merged by time.
 //!
 //! Owns: the filter (developer, call glob, decision, time window), its parsing from CLI text,
-//! and the two output forms (the stored JSON lines verbatim, or a table).
+//! and the two output forms (the stored JSON lines verbatim, or a table). The time-ordered
+//! merge of several files is [`super::merge`]'s.
 //! Never: loads a whole file; rewrites a matched JSON line (output lines are byte-identical to
 //! the stored ones, so they can be hashed against the chain); prints control characters in the
-//! table; fails on a line it cannot parse (it is skipped and counted).
-//! Invariants: files are read in the order given and records printed in file order.
+//! table; fails on a line it cannot parse (it is skipped, counted, and its `FILE:LINE` listed).
+//! Invariants: records of all files come out ordered by `ts` (each file being in time order, as
+//! one instance's files are); equal times keep the order the files were given in; one file's
+//! records keep their order.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::merge::{LineProblem, Merge, Verdict};
 use crate::call::value_glob;
 
 /// `--decision allow|deny`.
@@ -79,7 +82,13 @@ impl QueryFilter {
         now.checked_sub(ago).ok_or_else(bad)
     }
 
-    fn matches(&self, view: &View<'_>) -> bool {
+    /// Whether the filter looks at `ts`.
+    fn needs_time(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
+    /// `ts` is the record's parsed `ts`, when [`QueryFilter::needs_time`] (else unused).
+    fn matches(&self, view: &View<'_>, ts: Option<OffsetDateTime>) -> bool {
         if let Some(developer) = &self.developer {
             if view.developer.as_deref() != Some(developer.as_str()) {
                 return false;
@@ -104,12 +113,8 @@ impl QueryFilter {
             }
             _ => {}
         }
-        if self.since.is_some() || self.until.is_some() {
-            let Some(ts) = view
-                .ts
-                .as_deref()
-                .and_then(|ts| OffsetDateTime::parse(ts, &Rfc3339).ok())
-            else {
+        if self.needs_time() {
+            let Some(ts) = ts else {
                 return false;
             };
             if self.since.is_some_and(|since| ts < since) || self.until.is_some_and(|until| ts >= until) {
@@ -121,14 +126,21 @@ impl QueryFilter {
 }
 
 /// What a query went through.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueryStats {
     /// Lines read.
     pub scanned: u64,
     /// Records printed.
     pub matched: u64,
-    /// Lines skipped because they were not JSON objects.
+    /// Lines skipped because they were not JSON objects (or longer than 64 MiB).
     pub unparsable: u64,
+    /// Printed records whose `ts` is earlier than their predecessor's in the same file.
+    pub out_of_order: u64,
+    /// Where the first few of those lines are (`FILE:LINE: what`).
+    pub problems: Vec<LineProblem>,
+    /// The most bytes held at once in read and line buffers: bounded by the number of files,
+    /// not their sizes.
+    pub peak_buffer_bytes: usize,
 }
 
 /// Why a query stopped.
@@ -163,50 +175,59 @@ struct View<'a> {
     status: Option<u64>,
 }
 
-/// Streams the records of `files` (in order) that match `filter` to `out`.
+/// Streams the records of `files` that match `filter` to `out`, ordered by `ts` across files
+/// (a k-way merge: one line per file in memory).
 pub fn query<W: Write>(
     files: &[PathBuf],
     filter: &QueryFilter,
     format: OutputFormat,
     out: &mut W,
 ) -> Result<QueryStats, QueryError> {
-    let mut stats = QueryStats::default();
     if format == OutputFormat::Table {
         write_row(out, ["TS", "SEQ", "EVENT", "DEVELOPER", "CALL", "DECISION", "STATUS"])
             .map_err(QueryError::Output)?;
     }
-    let mut buf = Vec::with_capacity(4096);
-    for path in files {
-        let read_error = |source| QueryError::Read {
-            file: path.clone(),
-            source,
+    // Parsing `ts` is needed to order several files, or to filter by time.
+    let needs_time = files.len() > 1 || filter.needs_time();
+    let verdict = |line: &[u8]| {
+        let Ok(view) = serde_json::from_slice::<View<'_>>(line) else {
+            return Verdict::Unparsable;
         };
-        let file = File::open(path).map_err(read_error)?;
-        let mut reader = BufReader::with_capacity(256 << 10, file);
-        loop {
-            buf.clear();
-            if reader.read_until(b'\n', &mut buf).map_err(read_error)? == 0 {
-                break;
-            }
-            stats.scanned += 1;
-            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            let Ok(view) = serde_json::from_slice::<View<'_>>(line) else {
-                stats.unparsable += 1;
-                continue;
-            };
-            if !filter.matches(&view) {
-                continue;
-            }
-            stats.matched += 1;
-            match format {
-                OutputFormat::JsonLines => out.write_all(line).and_then(|()| out.write_all(b"\n")),
-                OutputFormat::Table => table_row(out, &view),
-            }
-            .map_err(QueryError::Output)?;
+        let ts = match &view.ts {
+            Some(ts) if needs_time => OffsetDateTime::parse(ts, &Rfc3339).ok(),
+            _ => None,
+        };
+        if filter.matches(&view, ts) {
+            Verdict::Keep(ts.map(OffsetDateTime::unix_timestamp_nanos))
+        } else {
+            Verdict::Skip
         }
+    };
+    let read_error = |(file, source)| QueryError::Read { file, source };
+    let mut merge = Merge::open(files, verdict).map_err(read_error)?;
+    let mut matched = 0;
+    while let Some(line) = merge.next().map_err(read_error)? {
+        matched += 1;
+        match format {
+            OutputFormat::JsonLines => out.write_all(line).and_then(|()| out.write_all(b"\n")),
+            // The line parsed a moment ago; it cannot fail now, but nothing panics on input.
+            OutputFormat::Table => match serde_json::from_slice::<View<'_>>(line) {
+                Ok(view) => table_row(out, &view),
+                Err(_) => Ok(()),
+            },
+        }
+        .map_err(QueryError::Output)?;
     }
     out.flush().map_err(QueryError::Output)?;
-    Ok(stats)
+    let merged = merge.stats().clone();
+    Ok(QueryStats {
+        scanned: merged.scanned,
+        matched,
+        unparsable: merged.unparsable,
+        out_of_order: merged.out_of_order,
+        problems: merged.problems,
+        peak_buffer_bytes: merged.peak_buffer_bytes,
+    })
 }
 
 fn table_row<W: Write>(out: &mut W, view: &View<'_>) -> io::Result<()> {

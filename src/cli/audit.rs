@@ -33,7 +33,8 @@ pub fn verify_files(args: &VerifyArgs) -> ExitCode {
 
 #[derive(Args, Debug)]
 pub struct QueryArgs {
-    /// Audit files to search, in any order.
+    /// Audit files to search; records come out merged by `ts`. Give each instance's files
+    /// oldest first (audit.jsonl.2 audit.jsonl.1 audit.jsonl): equal times keep this order.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Only this developer.
@@ -76,8 +77,23 @@ pub fn query_files(args: &QueryArgs) -> anyhow::Result<()> {
     let mut out = stdout.lock();
     let stats = query(&args.files, &filter, format, &mut out)?;
     out.flush()?;
+    for problem in &stats.problems {
+        eprintln!("warning: {problem}");
+    }
+    let listed = u64::try_from(stats.problems.len()).unwrap_or(u64::MAX);
+    let problems = stats.unparsable + stats.out_of_order;
+    if problems > listed {
+        eprintln!("warning: {} more such lines not listed", problems - listed);
+    }
     if stats.unparsable > 0 {
         eprintln!("warning: {} unparsable lines skipped", stats.unparsable);
+    }
+    if stats.out_of_order > 0 {
+        eprintln!(
+            "warning: {} records have a ts earlier than their predecessor's in the same file; \
+             they are printed in file order, so the output is not strictly sorted there",
+            stats.out_of_order
+        );
     }
     eprintln!("{} of {} records matched", stats.matched, stats.scanned);
     Ok(())

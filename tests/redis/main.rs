@@ -13,7 +13,10 @@
 #[allow(dead_code)]
 mod support;
 
+mod audit_query;
+mod batched_decisions;
 mod bench;
+mod readiness;
 mod revocations;
 mod shared_limits;
 mod store_failure;

@@ -150,6 +150,7 @@ async fn secrets_never_reach_the_file() {
 }
 
 mod faults;
+mod merge;
 mod query;
 mod redaction;
 mod tamper;
