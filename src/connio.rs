@@ -43,6 +43,8 @@ pub struct ConnIo<T> {
     unread: Bytes,
     /// The client closed its side.
     peer_closed: bool,
+    /// This I/O ended hyper's run with its end-of-file (the connection may be parked).
+    parked: bool,
 }
 
 impl<T> ConnIo<T> {
@@ -55,6 +57,7 @@ impl<T> ConnIo<T> {
             park_when_idle: false,
             unread: Bytes::new(),
             peer_closed: false,
+            parked: false,
         }
     }
 
@@ -75,6 +78,7 @@ impl<T> ConnIo<T> {
     /// Gives back the bytes hyper read and did not use (normally none). They are copied: the
     /// `Bytes` hyper returns keeps its whole read buffer alive, even when empty.
     pub fn unread(&mut self, bytes: Bytes) {
+        self.parked = false;
         self.unread = if bytes.is_empty() {
             Bytes::new()
         } else {
@@ -85,6 +89,13 @@ impl<T> ConnIo<T> {
     /// True once the client closed its side: there is nothing to park.
     pub fn peer_closed(&self) -> bool {
         self.peer_closed
+    }
+
+    /// True if hyper's last run ended because this I/O reported the connection idle, rather
+    /// than by hyper's own decision to close (`Connection: close`, HTTP/1.0, an error).
+    /// Cleared by [`ConnIo::unread`], which starts the next run.
+    pub fn parked(&self) -> bool {
+        self.parked
     }
 
     fn idle(&self) -> bool {
@@ -110,7 +121,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for ConnIo<T> {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             // Nothing to read and nothing owed: an end-of-file ends hyper's run cleanly.
-            Poll::Pending if idle => Poll::Ready(Ok(())),
+            Poll::Pending if idle => {
+                this.parked = true;
+                Poll::Ready(Ok(()))
+            }
             Poll::Ready(Ok(())) => {
                 let new = &buf.filled()[before..];
                 if new.is_empty() {
@@ -282,6 +296,7 @@ mod tests {
         drop(client);
         assert_eq!(read_now(&mut io), Some(0));
         assert!(io.peer_closed());
+        assert!(!io.parked(), "a real end-of-file is not a park");
     }
 
     #[tokio::test]

@@ -63,6 +63,7 @@ pub struct Metrics {
     tokens_issued: Counter,
     token_failures: Counter,
     open_connections: Gauge,
+    parked_connections: Gauge,
     store: crate::store::StoreMetrics,
     /// Interned `call` label values (at most [`MAX_CALL_LABELS`]).
     calls: Mutex<HashSet<Arc<str>>>,
@@ -116,6 +117,12 @@ impl Metrics {
         registry.register("token_failures", "Failed /oauth/token requests", token_failures.clone());
         let open_connections = Gauge::default();
         registry.register("open_connections", "Open client connections", open_connections.clone());
+        let parked_connections = Gauge::default();
+        registry.register(
+            "parked_connections",
+            "Idle keep-alive connections parked without HTTP buffers",
+            parked_connections.clone(),
+        );
         let store = crate::store::StoreMetrics::default();
         registry.register(
             "store_errors",
@@ -138,6 +145,7 @@ impl Metrics {
             tokens_issued,
             token_failures,
             open_connections,
+            parked_connections,
             store,
             calls: Mutex::new(HashSet::new()),
             developers: Mutex::new(HashSet::new()),
@@ -230,6 +238,15 @@ impl Metrics {
 
     pub fn connection_closed(&self) {
         self.open_connections.dec();
+    }
+
+    /// A connection was parked (`true`) or woke up or closed while parked (`false`).
+    pub fn connection_parked(&self, parked: bool) {
+        if parked {
+            self.parked_connections.inc();
+        } else {
+            self.parked_connections.dec();
+        }
     }
 
     /// Whether the last audit append succeeded (readiness).

@@ -185,14 +185,23 @@ impl Connection {
         loop {
             // Parked: waits for the client's next bytes (peeked, not read) or the idle timeout.
             let mut head = [0u8; PREFACE.len()];
+            let metrics = &self.app.metrics;
+            let parked = !first;
+            if parked {
+                metrics.connection_parked(true);
+            }
             let peeked = tokio::select! {
-                peeked = io.get_ref().peek(&mut head) => peeked,
+                peeked = io.get_ref().peek(&mut head) => Some(peeked),
                 () = tokio::time::sleep_until(activity.last() + idle) => {
                     tracing::debug!(%peer, "closing idle connection");
-                    return;
+                    None
                 }
-                _ = self.stop.changed() => return,
+                _ = self.stop.changed() => None,
             };
+            if parked {
+                metrics.connection_parked(false);
+            }
+            let Some(peeked) = peeked else { return };
             let n = match peeked {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
@@ -256,10 +265,12 @@ impl Connection {
         }
         let parts = conn.into_parts();
         let mut io = parts.io.into_inner();
-        io.unread(parts.read_buf);
-        if closing || io.peer_closed() || shared.violation.get().is_some() {
+        // Only a run that `ConnIo` ended as idle may be parked; hyper ends one by itself when
+        // the connection must close (`Connection: close`, HTTP/1.0, a framing refusal).
+        if closing || !io.parked() || io.peer_closed() || shared.violation.get().is_some() {
             return None;
         }
+        io.unread(parts.read_buf);
         Some(io)
     }
 

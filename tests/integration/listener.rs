@@ -10,7 +10,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Gateway, UAPI_OK};
+use crate::support::{eventually, Gateway, RawConn, UAPI_OK};
 
 async fn tls_get(gw: &Gateway, http2: bool, path: &str) -> (http::Version, u16, Bytes) {
     tls_get_trusting(gw, gw.files.ca.as_deref().unwrap(), http2, path)
@@ -182,4 +182,55 @@ async fn policy_folder_change_reloads_and_an_invalid_file_keeps_the_old_set() {
         .filter(|r| r["event"] == "policy_reload")
         .collect();
     assert!(reloads.iter().any(|r| r["decision"] == "error"));
+}
+
+/// The current value of the `parked_connections` gauge, from `/metrics`.
+async fn parked(gw: &Gateway) -> Option<u64> {
+    let m = crate::support::send_to(gw.admin_addr, "GET", "/metrics", &[], "").await;
+    let text = String::from_utf8_lossy(&m.body).into_owned();
+    text.lines()
+        .find(|l| l.starts_with("cpgate_parked_connections "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// An idle keep-alive connection is parked (hyper's buffers released) and still serves the
+/// client's next request on the same socket, however long the pause.
+#[tokio::test]
+async fn a_parked_keep_alive_connection_serves_its_next_request() {
+    let gw = Gateway::start().await;
+    let request = format!(
+        "GET /execute/Email/list_pops?domain=example.com HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\r\n",
+        gw.bearer("alice")
+    );
+    let mut conn = RawConn::open(gw.addr).await;
+    for round in 0..3 {
+        conn.write(request.as_bytes()).await;
+        let r = conn.response().await.expect("an answer");
+        assert_eq!(r.status, 200, "round {round}: {r:?}");
+        let parked_now = eventually(Duration::from_secs(5), || async { parked(&gw).await == Some(1) }).await;
+        assert!(
+            parked_now.is_some(),
+            "round {round}: the idle connection was not parked"
+        );
+    }
+    assert_eq!(gw.upstream.received().len(), 3);
+}
+
+/// A client that asks to close (HTTP/1.0, or `Connection: close`) gets its answer and then the
+/// connection closes: only a connection hyper would keep alive is parked.
+#[tokio::test]
+async fn http10_and_connection_close_requests_close_after_the_answer() {
+    let gw = Gateway::start().await;
+    let auth = gw.bearer("alice");
+    for (version, extra) in [("HTTP/1.0", ""), ("HTTP/1.1", "Connection: close\r\n")] {
+        let mut conn = RawConn::open(gw.addr).await;
+        let request = format!(
+            "GET /execute/Email/list_pops?domain=example.com {version}\r\nHost: x\r\nAuthorization: {auth}\r\n{extra}\r\n"
+        );
+        conn.write(request.as_bytes()).await;
+        let r = conn.response().await.expect("an answer");
+        assert_eq!(r.status, 200, "{version}: {r:?}");
+        assert!(conn.closed().await, "{version} {extra:?}: the connection must close");
+    }
 }
