@@ -230,3 +230,87 @@ async fn batch_mode_keeps_writing_while_a_slow_sync_runs() {
     log.sync().await.unwrap();
     assert_eq!(verify(&[path]).unwrap().records, 20);
 }
+
+/// Yields until `done` holds (another thread makes it true); fails after 10 s.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Holds every `sync_data` until released.
+fn hold_syncs(faults: &Faults, held: bool) {
+    *faults.hold_sync.lock().unwrap() = held;
+    faults.release_sync.notify_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_mode_writes_the_next_group_while_a_sync_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, path, faults) = faulty_log(dir.path(), FsyncMode::Always);
+    hold_syncs(&faults, true);
+    let started = faults.sync_started.notified();
+    let first = tokio::spawn({
+        let log = log.clone();
+        async move { log.append(request(0)).await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), started).await.unwrap();
+    let second = tokio::spawn({
+        let log = log.clone();
+        async move { log.append(request(1)).await }
+    });
+    // The second record is written while the first one's fdatasync is still on the disk.
+    until("second record written", || lines(&path).len() == 2).await;
+    assert!(
+        !first.is_finished() && !second.is_finished(),
+        "acknowledged before a sync"
+    );
+    assert_eq!(log.head(), (0, "0".repeat(64)), "head published only once synced");
+    hold_syncs(&faults, false);
+    first.await.unwrap().unwrap();
+    second.await.unwrap().unwrap();
+    // The first sync started before the second write, so the second record got its own sync.
+    assert_eq!(*faults.events.lock().unwrap(), ["write", "write", "sync", "sync"]);
+    let report = verify(std::slice::from_ref(&path)).unwrap();
+    assert_eq!(report.records, 2);
+    assert_eq!((report.seq, report.head), log.head());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_mode_sync_failure_refuses_the_groups_written_behind_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, path, faults) = faulty_log(dir.path(), FsyncMode::Always);
+    log.append(request(0)).await.unwrap();
+    let (good_len, head) = (fs::metadata(&path).unwrap().len(), log.head());
+
+    hold_syncs(&faults, true);
+    faults.fail_sync.store(true, Ordering::SeqCst);
+    let started = faults.sync_started.notified();
+    let first = tokio::spawn({
+        let log = log.clone();
+        async move { log.append(request(1)).await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), started).await.unwrap();
+    let second = tokio::spawn({
+        let log = log.clone();
+        async move { log.append(request(2)).await }
+    });
+    until("second record written", || lines(&path).len() == 3).await;
+    hold_syncs(&faults, false);
+    // Record 1's sync fails; record 2 was written after it and chained onto record 1: both are
+    // refused and cut, although no sync of record 2 was even tried.
+    assert!(first.await.unwrap().is_err());
+    assert!(second.await.unwrap().is_err());
+    assert_eq!(fs::metadata(&path).unwrap().len(), good_len);
+    assert_eq!(log.head(), head);
+
+    faults.fail_sync.store(false, Ordering::SeqCst);
+    log.append(request(3)).await.unwrap();
+    let all = lines(&path);
+    assert_eq!(json(&all[1])["request_id"], "req-3");
+    assert_eq!(json(&all[1])["seq"], 2);
+    assert_eq!(verify(&[path]).unwrap().records, 2);
+    assert_eq!(log.write_errors(), 1);
+}
