@@ -2,9 +2,11 @@
 //!
 //! - `fsync = "batch"`: the 10 ms timer's sync ([`Syncer::request`]); a 5 ms `fdatasync` every
 //!   10 ms would otherwise stall every request that arrives meanwhile. Nothing waits for it.
-//! - `fsync = "always"`: the sync of the groups written so far ([`Syncer::report`]); its result
-//!   goes back to the writer as [`Command::Synced`], which acknowledges (or refuses) those
-//!   groups. Meanwhile the writer goes on writing the next group (pipelining).
+//! - `fsync = "always"`: the syncs of the groups the writer reports after writing them
+//!   ([`Syncer::report`]). One sync covers every group reported before it started; its result
+//!   goes back to the writer as [`Command::Synced`] with the last group it covers, and the next
+//!   sync starts at once if groups were reported meanwhile: no round trip through the writer
+//!   between two syncs. Meanwhile the writer goes on writing (pipelining).
 //!
 //! Owns: a duplicate handle of the current audit file, used only for `fdatasync`.
 //! Never: writes or truncates; acknowledges anything itself; loses a failure (batch: it is
@@ -12,8 +14,7 @@
 //! acknowledging it; always: it is reported to the writer, which refuses and cuts back).
 //! Invariants: a [`Syncer::request`] or [`Syncer::report`] made after a `write(2)` returned is
 //! followed by an `fdatasync` that starts after that request was received, so it covers those
-//! bytes (requests queued together are served by one sync; each `report` still gets its own
-//! answer). The writer switches the handle only when no sync it waits for is running and it
+//! bytes (requests queued together are served by one sync). The writer switches the handle only when no sync it waits for is running and it
 //! synced the old file itself (rotation, reopen), so a switch never skips a pending sync; and
 //! only one sync runs at a time on the file's open file description (two concurrent ones could
 //! see a writeback error reported to only one of them).
@@ -30,8 +31,9 @@ enum Job {
     Switch(Box<dyn Storage>),
     /// `fdatasync` the current file (batch timer).
     Sync,
-    /// `fdatasync` the current file and send the result to the writer.
-    Report,
+    /// The writer's group with this number is written: `fdatasync` the current file and send
+    /// the result to the writer.
+    Report(u64),
 }
 
 /// The writer's side of the sync thread; dropping it ends the thread.
@@ -54,10 +56,11 @@ impl Syncer {
         Ok(Syncer { tx, failed })
     }
 
-    /// Asks for an `fdatasync` of everything written so far, answered by one
-    /// [`Command::Synced`]; false if the thread is gone.
-    pub(crate) fn report(&self) -> bool {
-        self.tx.send(Job::Report).is_ok()
+    /// Group `group` is written: asks for an `fdatasync` of everything written so far,
+    /// answered by a [`Command::Synced`] naming `group` or a later one; false if the thread is
+    /// gone.
+    pub(crate) fn report(&self, group: u64) -> bool {
+        self.tx.send(Job::Report(group)).is_ok()
     }
 
     /// Syncs `handle` from now on; false if the thread is gone.
@@ -79,17 +82,17 @@ impl Syncer {
 fn run(rx: Receiver<Job>, path: &Path, failed: &AtomicBool, stats: &Stats, replies: Option<Sender<Command>>) {
     let mut handle: Option<Box<dyn Storage>> = None;
     while let Ok(first) = rx.recv() {
-        let (mut sync, mut reports) = (false, 0usize);
+        let (mut sync, mut reported) = (false, None);
         let mut job = Some(first);
         while let Some(next) = job.take() {
             match next {
                 Job::Switch(h) => handle = Some(h),
                 Job::Sync => sync = true,
-                Job::Report => reports += 1,
+                Job::Report(group) => reported = Some(group),
             }
             job = rx.try_recv().ok();
         }
-        if !sync && reports == 0 {
+        if !sync && reported.is_none() {
             continue;
         }
         let result = match handle.as_mut() {
@@ -103,11 +106,9 @@ fn run(rx: Receiver<Job>, path: &Path, failed: &AtomicBool, stats: &Stats, repli
                 tracing::error!(path = %path.display(), error = %e, "audit fdatasync failed");
             }
         }
-        if let Some(replies) = replies.as_ref() {
-            for _ in 0..reports {
-                // The writer is gone only after its last handle was dropped: nothing waits.
-                let _ = replies.send(Command::Synced(result.clone()));
-            }
+        if let (Some(replies), Some(group)) = (replies.as_ref(), reported) {
+            // The writer is gone only after its last handle was dropped: nothing waits.
+            let _ = replies.send(Command::Synced(group, result));
         }
     }
 }

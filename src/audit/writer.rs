@@ -13,13 +13,12 @@
 //! [`MAX_GROUP_BYTES`]), encoded into one buffer and written with one `write_all`. Each caller
 //! waits only on its own oneshot.
 //!
-//! `fsync = "always"` is pipelined: a written group waits for an `fdatasync` that started after
-//! its `write(2)` returned, run by the sync thread ([`Syncer::report`]), while this thread goes
-//! on taking and writing the next groups. At most one such sync runs; the groups written
-//! meanwhile are covered by the next one, started as soon as its answer ([`Command::Synced`])
-//! arrives. A failed sync refuses every group written since the last good sync and cuts the file
-//! back to it, so the synced prefix (`durable`) is the only rollback point needed. Rotation,
-//! reopen and an explicit sync first wait for the running sync ([`Writer::settle`]).
+//! `fsync = "always"` is pipelined (`always.rs`): a written group waits for an `fdatasync` that
+//! started after its `write(2)` returned, run by the sync thread ([`Syncer::report`]), while
+//! this thread goes on taking and writing the next groups. A failed sync refuses every group
+//! written since the last good sync and cuts the file back to it, so the synced prefix
+//! (`durable`) is the only rollback point needed. Rotation, reopen and an explicit sync first
+//! wait until everything written is synced ([`Writer::settle`]).
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -39,7 +38,7 @@ use super::chain::{line_hash, Head};
 use super::record::{encode, Stamp};
 use super::syncer::Syncer;
 use super::{recover, AuditOptions, FsyncMode, Record};
-use always::Waiting;
+use always::Unsynced;
 
 mod always;
 
@@ -91,8 +90,9 @@ pub(crate) enum Command {
     Sync(Ack),
     /// Reopen the path (after an external rename by logrotate).
     Reopen(Ack),
-    /// From the sync thread (`always`): the `fdatasync` asked by [`Syncer::report`] returned.
-    Synced(Result<(), String>),
+    /// From the sync thread (`always`): an `fdatasync` covering every group up to this number
+    /// (see [`Syncer::report`]) returned.
+    Synced(u64, Result<(), String>),
     /// The last handle was dropped: finish and end the thread.
     Close,
 }
@@ -127,11 +127,8 @@ pub(crate) struct Writer {
     /// The thread that runs `fdatasync`s: the `batch` timer's, and `always`'s pipelined ones
     /// (None: sync on this thread).
     syncer: Option<Syncer>,
-    /// `always`, pipelined: the groups the running `fdatasync` covers (None: no sync running).
-    syncing: Option<Waiting>,
-    /// `always`, pipelined: groups written since the running sync started. Empty whenever
-    /// `syncing` is None.
-    written: Waiting,
+    /// `always`, pipelined: groups written and reported to the sync thread, oldest first.
+    unsynced: Unsynced,
     /// `always`: length and head of the synced prefix (what a failed sync cuts back to).
     durable: (u64, Head),
     /// Commands received while [`Writer::settle`] waited for a sync, handled next.
@@ -181,12 +178,7 @@ impl Writer {
             sync_before_ack: false,
             needs_truncate: false,
             syncer,
-            syncing: None,
-            written: Waiting {
-                acks: Vec::new(),
-                len,
-                head,
-            },
+            unsynced: Unsynced::default(),
             durable: (len, head),
             backlog: VecDeque::new(),
         };
@@ -314,7 +306,7 @@ impl Writer {
             return;
         }
         if self.pipelined() && self.rotation_due() {
-            if self.syncing.is_some() {
+            if !self.unsynced.is_empty() {
                 // Held until the running sync answers: the full file is rotated first.
                 return;
             }
@@ -337,9 +329,7 @@ impl Writer {
         }
         self.buf.clear();
         if result.is_ok() && self.pipelined() {
-            self.written.acks.append(&mut self.pending);
-            (self.written.len, self.written.head) = (self.len, self.head);
-            self.start_sync();
+            self.hand_to_syncer();
             return;
         }
         // Rotating before the acknowledgement keeps "append returned" = "the files are settled".
@@ -453,7 +443,7 @@ impl Writer {
     fn control(&mut self, command: Command, rx: &Receiver<Command>) {
         let (result, ack) = match command {
             Command::Append(..) | Command::Close => return,
-            Command::Synced(result) => return self.on_synced(result),
+            Command::Synced(group, result) => return self.on_synced(group, result),
             Command::Sync(ack) => {
                 self.settle(rx);
                 (self.sync_now().map_err(|e| format!("fdatasync: {e}")), ack)

@@ -312,5 +312,7 @@ async fn always_mode_sync_failure_refuses_the_groups_written_behind_it() {
     assert_eq!(json(&all[1])["request_id"], "req-3");
     assert_eq!(json(&all[1])["seq"], 2);
     assert_eq!(verify(&[path]).unwrap().records, 2);
-    assert_eq!(log.write_errors(), 1);
+    // The sync thread may have tried one more (failing) sync for record 2 before the fault was
+    // cleared; it is counted too.
+    assert!(log.write_errors() >= 1);
 }

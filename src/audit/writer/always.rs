@@ -1,25 +1,42 @@
 //! `fsync = "always"`, pipelined: the writer's side of the sync thread's `fdatasync`s.
 //!
-//! Owns: the groups written and not yet acknowledged ([`Waiting`]: the ones the running sync
-//! covers, and the ones written since it started), and the rollback on a failed sync.
+//! Owns: the groups written and not yet acknowledged ([`Unsynced`], numbered in write order),
+//! and the rollback on a failed sync.
 //! Never: acknowledges a group before an `fdatasync` that started after its `write(2)` returned
-//! succeeded; runs two syncs of the file at once (a writeback error could be reported to only
-//! one of them); keeps in the file, or in the chain head, a record whose caller got `Err`.
-//! Invariants: `syncing` is None only when `written` is empty; `durable` is the length and head
-//! of the file's synced prefix; the published head is `durable`'s.
+//! succeeded (the group is reported to the sync thread after its write; the sync thread starts
+//! a sync only after taking the reports); runs two syncs of the file at once (a writeback error
+//! could be reported to only one of them); keeps in the file, or in the chain head, a record
+//! whose caller got `Err`.
+//! Invariants: `durable` is the length and head of the file's synced prefix; the published
+//! head is `durable`'s; the unsynced groups are exactly the bytes after `durable.0`.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 
-use super::{answer, Ack, Command, Syncer, Writer};
+use super::{answer, Ack, Command, Writer};
 use crate::audit::chain::Head;
 use crate::audit::FsyncMode;
 
-/// `always`: groups written and waiting for one `fdatasync`, and where the file ends after them.
-pub(super) struct Waiting {
-    pub(super) acks: Vec<Ack>,
-    pub(super) len: u64,
-    pub(super) head: Head,
+/// One written group waiting for its sync, and where the file ends after it.
+struct Group {
+    number: u64,
+    acks: Vec<Ack>,
+    len: u64,
+    head: Head,
+}
+
+/// Written groups waiting for a sync, oldest first.
+#[derive(Default)]
+pub(super) struct Unsynced {
+    groups: VecDeque<Group>,
+    next: u64,
+}
+
+impl Unsynced {
+    pub(super) fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
 }
 
 impl Writer {
@@ -28,59 +45,60 @@ impl Writer {
         self.options.fsync == FsyncMode::Always && self.syncer.is_some()
     }
 
-    /// Hands the written groups to the sync thread unless a sync is running (then the next
-    /// one, started when it answers, covers them).
-    pub(super) fn start_sync(&mut self) {
-        if self.syncing.is_some() || self.written.acks.is_empty() {
-            return;
-        }
-        let (len, head) = (self.written.len, self.written.head);
-        let group = std::mem::replace(
-            &mut self.written,
-            Waiting {
-                acks: Vec::new(),
-                len,
-                head,
-            },
-        );
-        self.syncing = Some(group);
-        if self.syncer.as_ref().is_some_and(Syncer::report) {
+    /// After a group's `write(2)`: queues it and reports it to the sync thread, which is not
+    /// woken if it is busy (its next sync takes every report queued meanwhile).
+    pub(super) fn hand_to_syncer(&mut self) {
+        let number = self.unsynced.next;
+        self.unsynced.next += 1;
+        let acks = std::mem::take(&mut self.pending);
+        let (len, head) = (self.len, self.head);
+        self.unsynced.groups.push_back(Group {
+            number,
+            acks,
+            len,
+            head,
+        });
+        if self.syncer.as_ref().is_some_and(|s| s.report(number)) {
             return;
         }
         // The sync thread is gone: sync here from now on.
         self.syncer = None;
         let result = self.sync_now().map_err(|e| format!("fdatasync: {e}"));
-        self.on_synced(result);
+        self.on_synced(number, result);
     }
 
-    /// The answer of the sync started by [`Writer::start_sync`]: acknowledges its groups, or
-    /// refuses them and every group written after them and cuts the file back to the last
-    /// synced length.
-    pub(super) fn on_synced(&mut self, result: Result<(), String>) {
-        let Some(done) = self.syncing.take() else {
+    /// A sync covering every group up to `upto` returned: acknowledges them, or refuses them
+    /// and every group written after them and cuts the file back to the last synced length.
+    pub(super) fn on_synced(&mut self, upto: u64, result: Result<(), String>) {
+        let covered = self.unsynced.groups.iter().take_while(|g| g.number <= upto).count();
+        if let Err(e) = &result {
+            self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+            if covered == 0 {
+                // It covered only groups already refused by an earlier failure.
+                tracing::error!(path = %self.path.display(), error = %e, "audit fdatasync failed");
+                return;
+            }
+            return self.roll_back(result);
+        }
+        let done: Vec<Group> = self.unsynced.groups.drain(..covered).collect();
+        let Some(last) = done.last() else {
             return;
         };
-        if result.is_ok() {
-            self.durable = (done.len, done.head);
-            self.publish(done.head);
-            if self.written.acks.is_empty() && self.rotation_due() {
-                self.rotate_logged();
-            }
-            answer(done.acks.into_iter(), &result);
-            self.start_sync();
-            return;
+        self.durable = (last.len, last.head);
+        self.publish(last.head);
+        if self.unsynced.is_empty() && self.rotation_due() {
+            self.rotate_logged();
         }
+        answer(done.into_iter().flat_map(|g| g.acks), &result);
+    }
+
+    /// A sync failed: refuses every unsynced group and the staged records (chained onto them),
+    /// and cuts the file back to the synced prefix.
+    fn roll_back(&mut self, result: Result<(), String>) {
         let (len, head) = self.durable;
-        let later = std::mem::replace(
-            &mut self.written,
-            Waiting {
-                acks: Vec::new(),
-                len,
-                head,
-            },
-        );
-        self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(path = %self.path.display(), records = done.acks.len() + later.acks.len() + self.pending.len(),
+        let refused: Vec<Group> = self.unsynced.groups.drain(..).collect();
+        tracing::error!(path = %self.path.display(),
+            records = refused.iter().map(|g| g.acks.len()).sum::<usize>() + self.pending.len(),
             error = ?result, "audit fdatasync failed; records refused");
         if let Some(storage) = self.storage.as_mut() {
             if let Err(cut) = storage.set_len(len) {
@@ -89,30 +107,25 @@ impl Writer {
             }
         }
         (self.len, self.head, self.staged) = (len, head, head);
-        // Records staged meanwhile were chained onto the refused ones.
         self.buf.clear();
-        answer(
-            done.acks.into_iter().chain(later.acks).chain(self.pending.drain(..)),
-            &result,
-        );
+        let staged = std::mem::take(&mut self.pending);
+        answer(refused.into_iter().flat_map(|g| g.acks).chain(staged), &result);
     }
 
     /// Waits until nothing written is waiting for a sync (`always`, pipelined; a no-op
     /// otherwise). Commands received meanwhile are kept for later, in order.
     pub(super) fn settle(&mut self, rx: &Receiver<Command>) {
         self.commit();
-        while self.syncing.is_some() {
+        while !self.unsynced.is_empty() {
             match rx.recv() {
-                Ok(Command::Synced(result)) => {
-                    self.on_synced(result);
+                Ok(Command::Synced(upto, result)) => {
+                    self.on_synced(upto, result);
                     // A group held back for a rotation can go now.
                     self.commit();
                 }
                 Ok(other) => self.backlog.push_back(other),
                 // Unreachable while the sync thread holds a sender; nothing more will answer.
-                Err(_) => {
-                    self.on_synced(Err("audit sync thread stopped".into()));
-                }
+                Err(_) => self.roll_back(Err("audit sync thread stopped".into())),
             }
         }
     }
