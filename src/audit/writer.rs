@@ -306,7 +306,7 @@ impl Writer {
             return;
         }
         if self.pipelined() && self.rotation_due() {
-            if !self.unsynced.is_empty() {
+            if !self.unsynced.idle() {
                 // Held until the running sync answers: the full file is rotated first.
                 return;
             }

@@ -8,7 +8,9 @@
 //! could be reported to only one of them); keeps in the file, or in the chain head, a record
 //! whose caller got `Err`.
 //! Invariants: `durable` is the length and head of the file's synced prefix; the published
-//! head is `durable`'s; the unsynced groups are exactly the bytes after `durable.0`.
+//! head is `durable`'s; the unsynced groups are exactly the bytes after `durable.0`; the
+//! writer syncs, rotates or reopens only when every report was answered (no sync of ours can
+//! still be running, not even one for groups refused already).
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -30,12 +32,17 @@ struct Group {
 #[derive(Default)]
 pub(super) struct Unsynced {
     groups: VecDeque<Group>,
+    /// The number of the next group reported.
     next: u64,
+    /// One past the last group a sync answer covered.
+    answered: u64,
 }
 
 impl Unsynced {
-    pub(super) fn is_empty(&self) -> bool {
-        self.groups.is_empty()
+    /// Every reported group was answered: the sync thread is not syncing for us, and no group
+    /// waits.
+    pub(super) fn idle(&self) -> bool {
+        self.answered == self.next
     }
 }
 
@@ -69,24 +76,23 @@ impl Writer {
 
     /// A sync covering every group up to `upto` returned: acknowledges them, or refuses them
     /// and every group written after them and cuts the file back to the last synced length.
+    /// Any failure refuses every unacknowledged group, even when the failed sync covered only
+    /// groups refused already: it also flushed the pages of the later ones, and the writeback
+    /// error it consumed may have been theirs.
     pub(super) fn on_synced(&mut self, upto: u64, result: Result<(), String>) {
-        let covered = self.unsynced.groups.iter().take_while(|g| g.number <= upto).count();
-        if let Err(e) = &result {
+        self.unsynced.answered = self.unsynced.answered.max(upto.saturating_add(1));
+        if result.is_err() {
             self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-            if covered == 0 {
-                // It covered only groups already refused by an earlier failure.
-                tracing::error!(path = %self.path.display(), error = %e, "audit fdatasync failed");
-                return;
-            }
             return self.roll_back(result);
         }
+        let covered = self.unsynced.groups.iter().take_while(|g| g.number <= upto).count();
         let done: Vec<Group> = self.unsynced.groups.drain(..covered).collect();
         let Some(last) = done.last() else {
             return;
         };
         self.durable = (last.len, last.head);
         self.publish(last.head);
-        if self.unsynced.is_empty() && self.rotation_due() {
+        if self.unsynced.idle() && self.rotation_due() {
             self.rotate_logged();
         }
         answer(done.into_iter().flat_map(|g| g.acks), &result);
@@ -116,7 +122,7 @@ impl Writer {
     /// otherwise). Commands received meanwhile are kept for later, in order.
     pub(super) fn settle(&mut self, rx: &Receiver<Command>) {
         self.commit();
-        while !self.unsynced.is_empty() {
+        while !self.unsynced.idle() {
             match rx.recv() {
                 Ok(Command::Synced(upto, result)) => {
                     self.on_synced(upto, result);
@@ -125,7 +131,10 @@ impl Writer {
                 }
                 Ok(other) => self.backlog.push_back(other),
                 // Unreachable while the sync thread holds a sender; nothing more will answer.
-                Err(_) => self.roll_back(Err("audit sync thread stopped".into())),
+                Err(_) => {
+                    self.roll_back(Err("audit sync thread stopped".into()));
+                    self.unsynced.answered = self.unsynced.next;
+                }
             }
         }
     }
