@@ -11,9 +11,8 @@
 //!
 //! ```text
 //!  append(record) ──channel──▶ writer thread: stamp ts/seq/prev, encode ─┐
-//!        ▲                        (all pending records = one group)      │ write(2)
-//!        │                                                               │ always: sync thread's
-//!        └──────── oneshot ack ◀──────────────────────────────────────────┘ fdatasync (pipelined)
+//!        ▲                        (all pending records = one group)      │ write(2), fdatasync
+//!        └──────── oneshot ack ◀──────────────────────────────────────────┘ per FsyncMode
 //! ```
 
 mod chain;
@@ -145,7 +144,7 @@ impl Default for AuditOptions {
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     path: Arc<Path>,
-    inbox: Arc<Inbox>,
+    tx: mpsc::Sender<Command>,
     head: Arc<Mutex<Head>>,
     stats: Arc<Stats>,
 }
@@ -199,27 +198,13 @@ impl AuditLog {
 
     async fn ask(&self, command: impl FnOnce(writer::Ack) -> Command) -> Result<(), AuditError> {
         let (ack, answer) = oneshot::channel();
-        self.inbox
-            .0
+        self.tx
             .send(command(ack))
             .map_err(|_| error(&self.path, "audit writer stopped".into()))?;
         match answer.await {
             Ok(result) => result.map_err(|message| error(&self.path, message)),
             Err(_) => Err(error(&self.path, "audit writer stopped".into())),
         }
-    }
-}
-
-/// The writer's command channel, shared by every handle. The sync thread holds a sender too, so
-/// the channel alone would never report the last handle gone: dropping the last handle sends
-/// [`Command::Close`] instead.
-#[derive(Debug)]
-struct Inbox(mpsc::Sender<Command>);
-
-impl Drop for Inbox {
-    fn drop(&mut self) {
-        // The writer is gone already if this fails: nothing to close.
-        let _ = self.0.send(Command::Close);
     }
 }
 
@@ -242,8 +227,7 @@ fn start(path: &Path, options: AuditOptions, wrap: Wrap) -> Result<AuditLog, Aud
         Some(head) => head,
         None => rotated_head(path).map_err(|e| fail("read previous file", e))?,
     };
-    let (tx, rx) = mpsc::channel();
-    let mut writer = Writer::new(path.to_path_buf(), options, wrap, file, tail.len, head, tx.clone());
+    let mut writer = Writer::new(path.to_path_buf(), options, wrap, file, tail.len, head);
     if tail.torn > 0 {
         let record = Record {
             event: Some(Event::Recovered),
@@ -256,9 +240,10 @@ fn start(path: &Path, options: AuditOptions, wrap: Wrap) -> Result<AuditLog, Aud
         writer.write_synced(&record).map_err(|message| error(path, message))?;
         tracing::warn!(path = %path.display(), bytes = tail.torn, "audit log: torn tail truncated");
     }
+    let (tx, rx) = mpsc::channel();
     let log = AuditLog {
         path: Arc::from(path),
-        inbox: Arc::new(Inbox(tx)),
+        tx,
         head: writer.shared_head(),
         stats: writer.stats(),
     };

@@ -12,22 +12,14 @@
 //! One group = every `Append` pending when the writer wakes (bounded by [`MAX_GROUP_RECORDS`] and
 //! [`MAX_GROUP_BYTES`]), encoded into one buffer and written with one `write_all`. Each caller
 //! waits only on its own oneshot.
-//!
-//! `fsync = "always"` is pipelined (`always.rs`): a written group waits for an `fdatasync` that
-//! started after its `write(2)` returned, run by the sync thread ([`Syncer::report`]), while
-//! this thread goes on taking and writing the next groups. A failed sync refuses every group
-//! written since the last good sync and cuts the file back to it, so the synced prefix
-//! (`durable`) is the only rollback point needed. Rotation, reopen and an explicit sync first
-//! wait until everything written is synced ([`Writer::settle`]).
 
-use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,9 +30,6 @@ use super::chain::{line_hash, Head};
 use super::record::{encode, Stamp};
 use super::syncer::Syncer;
 use super::{recover, AuditOptions, FsyncMode, Record};
-use always::Unsynced;
-
-mod always;
 
 /// Most records written by one `write(2)`.
 pub(crate) const MAX_GROUP_RECORDS: usize = 1024;
@@ -90,11 +79,6 @@ pub(crate) enum Command {
     Sync(Ack),
     /// Reopen the path (after an external rename by logrotate).
     Reopen(Ack),
-    /// From the sync thread (`always`): an `fdatasync` covering every group up to this number
-    /// (see [`Syncer::report`]) returned.
-    Synced(u64, Result<(), String>),
-    /// The last handle was dropped: finish and end the thread.
-    Close,
 }
 
 /// Counters shared with the handle.
@@ -124,43 +108,20 @@ pub(crate) struct Writer {
     sync_before_ack: bool,
     /// A failed write could not be cut back: the file must be truncated to `len` first.
     needs_truncate: bool,
-    /// The thread that runs `fdatasync`s: the `batch` timer's, and `always`'s pipelined ones
-    /// (None: sync on this thread).
+    /// `batch`: the thread that runs the timer's `fdatasync` (None: sync on this thread).
     syncer: Option<Syncer>,
-    /// `always`, pipelined: groups written and reported to the sync thread, oldest first.
-    unsynced: Unsynced,
-    /// `always`: length and head of the synced prefix (what a failed sync cuts back to).
-    durable: (u64, Head),
-    /// Commands received while [`Writer::settle`] waited for a sync, handled next.
-    backlog: VecDeque<Command>,
 }
 
 impl Writer {
     /// A writer continuing the chain at `head`, appending to `file` whose good length is `len`.
-    /// `replies` is the writer's own command channel (for [`Command::Synced`]).
-    pub(crate) fn new(
-        path: PathBuf,
-        options: AuditOptions,
-        wrap: Wrap,
-        file: File,
-        len: u64,
-        head: Head,
-        replies: Sender<Command>,
-    ) -> Self {
+    pub(crate) fn new(path: PathBuf, options: AuditOptions, wrap: Wrap, file: File, len: u64, head: Head) -> Self {
         let storage = Some(wrap(file));
         let stats = Arc::new(Stats::default());
         let syncer = match options.fsync {
-            FsyncMode::Batch => Syncer::start(&path, Arc::clone(&stats), None),
-            FsyncMode::Always => Syncer::start(&path, Arc::clone(&stats), Some(replies)),
-            FsyncMode::Never => Err(io::Error::other("not needed")),
-        };
-        let syncer = match syncer {
-            Ok(syncer) => Some(syncer),
-            Err(_) if options.fsync == FsyncMode::Never => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "no audit sync thread; syncing on the writer thread");
-                None
-            }
+            FsyncMode::Batch => Syncer::start(&path, Arc::clone(&stats))
+                .inspect_err(|e| tracing::warn!(error = %e, "no audit sync thread; syncing on the writer thread"))
+                .ok(),
+            _ => None,
         };
         let mut writer = Self {
             path,
@@ -178,9 +139,6 @@ impl Writer {
             sync_before_ack: false,
             needs_truncate: false,
             syncer,
-            unsynced: Unsynced::default(),
-            durable: (len, head),
-            backlog: VecDeque::new(),
         };
         writer.switch_syncer();
         writer
@@ -215,40 +173,29 @@ impl Writer {
     /// Writes one record and syncs, whatever the mode (the `recovered` record at open).
     pub(crate) fn write_synced(&mut self, record: &Record) -> Result<(), String> {
         let (ack, mut answer) = oneshot::channel();
-        // Without the sync thread, `always` syncs inline and answers at once.
-        let syncer = self.syncer.take();
         self.stage(record, ack);
         self.commit();
-        self.syncer = syncer;
-        // The group may have filled the file and rotated it while the sync thread was out.
-        self.switch_syncer();
         answer.try_recv().map_err(|e| e.to_string())??;
-        self.sync_now().map_err(|e| format!("fdatasync: {e}"))?;
-        self.durable = (self.len, self.head);
-        Ok(())
+        self.sync_now().map_err(|e| format!("fdatasync: {e}"))
     }
 
     /// The thread body: runs until every handle is dropped.
     pub(crate) fn run(mut self, rx: Receiver<Command>) {
-        'serve: while let Some(mut command) = self.wait(&rx) {
+        while let Some(mut command) = self.wait(&rx) {
             loop {
                 match command {
                     Command::Append(record, ack) => self.stage(&record, ack),
-                    Command::Close => {
-                        self.settle(&rx);
-                        break 'serve;
-                    }
                     other => {
                         self.commit();
-                        self.control(other, &rx);
+                        self.control(other);
                     }
                 }
                 if self.pending.len() >= MAX_GROUP_RECORDS || self.buf.len() >= MAX_GROUP_BYTES {
                     break;
                 }
-                match self.backlog.pop_front().map_or_else(|| rx.try_recv().ok(), Some) {
-                    Some(next) => command = next,
-                    None => break,
+                match rx.try_recv() {
+                    Ok(next) => command = next,
+                    Err(_) => break,
                 }
             }
             self.commit();
@@ -262,9 +209,6 @@ impl Writer {
 
     /// Next command; in `batch` mode, runs the pending sync when its deadline passes first.
     fn wait(&mut self, rx: &Receiver<Command>) -> Option<Command> {
-        if let Some(command) = self.backlog.pop_front() {
-            return Some(command);
-        }
         loop {
             let Some(since) = self.unsynced_since else {
                 return rx.recv().ok();
@@ -305,20 +249,11 @@ impl Writer {
         if self.pending.is_empty() {
             return;
         }
-        if self.pipelined() && self.rotation_due() {
-            if !self.unsynced.idle() {
-                // Held until the running sync answers: the full file is rotated first.
-                return;
-            }
-            self.rotate_logged();
-        }
         let result = self.write_staged();
         match &result {
             Ok(()) => {
                 self.head = self.staged;
-                if !self.pipelined() {
-                    self.publish(self.head);
-                }
+                *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.head;
             }
             Err(e) => {
                 self.staged = self.head;
@@ -328,31 +263,17 @@ impl Writer {
             }
         }
         self.buf.clear();
-        if result.is_ok() && self.pipelined() {
-            self.hand_to_syncer();
-            return;
-        }
         // Rotating before the acknowledgement keeps "append returned" = "the files are settled".
-        if result.is_ok() && self.rotation_due() {
-            self.rotate_logged();
+        // A failed rotation loses nothing: the records are written, the current file grows on.
+        if result.is_ok() && self.options.max_file_size > 0 && self.len >= self.options.max_file_size {
+            if let Err(e) = self.rotate() {
+                tracing::error!(path = %self.path.display(), error = %e, "audit rotation failed");
+            }
         }
-        let result = result.map_err(|e| e.to_string());
-        answer(self.pending.drain(..), &result);
-    }
-
-    fn rotation_due(&self) -> bool {
-        self.options.max_file_size > 0 && self.len >= self.options.max_file_size
-    }
-
-    /// A failed rotation loses nothing: the records are written, the current file grows on.
-    fn rotate_logged(&mut self) {
-        if let Err(e) = self.rotate() {
-            tracing::error!(path = %self.path.display(), error = %e, "audit rotation failed");
+        for ack in self.pending.drain(..) {
+            // A caller that went away still had its record written (or refused); nothing to do.
+            let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
         }
-    }
-
-    fn publish(&self, head: Head) {
-        *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = head;
     }
 
     fn write_staged(&mut self) -> io::Result<()> {
@@ -360,7 +281,7 @@ impl Writer {
         if self.syncer.as_ref().is_some_and(Syncer::take_failure) {
             self.sync_before_ack = true;
         }
-        let sync = (self.options.fsync == FsyncMode::Always && !self.pipelined()) || self.sync_before_ack;
+        let sync = self.options.fsync == FsyncMode::Always || self.sync_before_ack;
         let storage = self
             .storage
             .as_mut()
@@ -390,7 +311,6 @@ impl Writer {
         if self.storage.is_none() {
             let file = open_append(&self.path)?;
             self.len = file.metadata()?.len();
-            self.durable = (self.len, self.head);
             self.storage = Some((self.wrap)(file));
             self.needs_truncate = false;
             self.switch_syncer();
@@ -440,18 +360,11 @@ impl Writer {
         }
     }
 
-    fn control(&mut self, command: Command, rx: &Receiver<Command>) {
+    fn control(&mut self, command: Command) {
         let (result, ack) = match command {
-            Command::Append(..) | Command::Close => return,
-            Command::Synced(group, result) => return self.on_synced(group, result),
-            Command::Sync(ack) => {
-                self.settle(rx);
-                (self.sync_now().map_err(|e| format!("fdatasync: {e}")), ack)
-            }
-            Command::Reopen(ack) => {
-                self.settle(rx);
-                (self.reopen().map_err(|e| format!("reopen: {e}")), ack)
-            }
+            Command::Append(..) => return,
+            Command::Sync(ack) => (self.sync_now().map_err(|e| format!("fdatasync: {e}")), ack),
+            Command::Reopen(ack) => (self.reopen().map_err(|e| format!("reopen: {e}")), ack),
         };
         let _ = ack.send(result);
     }
@@ -466,7 +379,6 @@ impl Writer {
                 "reopened audit file does not end with the chain head; verify will report a break here");
         }
         self.len = file.metadata()?.len();
-        self.durable = (self.len, self.head);
         self.storage = Some((self.wrap)(file));
         self.needs_truncate = false;
         self.switch_syncer();
@@ -481,21 +393,12 @@ impl Writer {
         self.unsynced_since = None;
         let file = open_append(&self.path)?;
         self.len = file.metadata()?.len();
-        self.durable = (self.len, self.head);
         self.storage = Some((self.wrap)(file));
         self.switch_syncer();
         if self.options.fsync != FsyncMode::Never {
             sync_parent(&self.path)?;
         }
         Ok(())
-    }
-}
-
-/// Sends `result` to every caller. A caller that went away still had its record written (or
-/// refused); nothing to do.
-fn answer(acks: impl Iterator<Item = Ack>, result: &Result<(), String>) {
-    for ack in acks {
-        let _ = ack.send(result.clone());
     }
 }
 
