@@ -6,7 +6,9 @@
 //!    hyper upstream, loaded by 64 keep-alive tokio connections for `AUDIT_BENCH_SECS` seconds,
 //!    modes interleaved (never, batch, always, never, ...) for `AUDIT_BENCH_ROUNDS` rounds;
 //!    prints medians of requests/s, proxy CPU µs per request, and the ratios the issue asks for,
-//!    next to the fdatasync baseline measured in the same run.
+//!    next to the fdatasync baseline measured in the same run. With
+//!    `AUDIT_BENCH_BASELINE=/path/to/another/cpgate`, every round also runs that build in each
+//!    mode (interleaved with this one), so two builds are compared within one run.
 //!
 //! Files live under `CARGO_TARGET_TMPDIR` (the target disk, not a tmpfs, so syncs are real).
 //! `cargo bench --bench audit`; `AUDIT_BENCH=writer|proxy` runs one part. Under `cargo test`
@@ -192,8 +194,13 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// The proxy load run: interleaved rounds, medians, ratios.
+/// The proxy load run: interleaved rounds, medians, ratios; per build when a baseline is given.
 fn proxy_bench(rounds: usize, secs: f64, warmup: f64) {
+    let current = PathBuf::from(env!("CARGO_BIN_EXE_cpgate"));
+    let mut builds = vec![("this build", current)];
+    if let Some(baseline) = std::env::var_os("AUDIT_BENCH_BASELINE") {
+        builds.insert(0, ("baseline", PathBuf::from(baseline)));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -203,12 +210,15 @@ fn proxy_bench(rounds: usize, secs: f64, warmup: f64) {
         let upstream = Upstream::start().await;
         let modes = ["never", "batch", "always"];
         let setups: Vec<Setup> = modes.iter().map(|m| Setup::new(&upstream, m)).collect();
-        let mut rps: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
-        let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+        let runs = modes.len() * builds.len();
+        let mut rps: Vec<Vec<f64>> = vec![Vec::new(); runs];
+        let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); runs];
         let mut syncs = Vec::new();
         for round in 0..rounds {
-            for (i, setup) in setups.iter().enumerate() {
-                let proxy = setup.spawn().await;
+            for run in 0..runs {
+                let (i, (build, bin)) = (run % modes.len(), &builds[run / modes.len()]);
+                let setup = &setups[i];
+                let proxy = setup.spawn_bin(bin).await;
                 let bearer: Arc<str> = setup.bearer.as_str().into();
                 if warmup > 0.0 {
                     load(setup.addr, bearer.clone(), warmup).await;
@@ -219,9 +229,13 @@ fn proxy_bench(rounds: usize, secs: f64, warmup: f64) {
                 let elapsed = start.elapsed().as_secs_f64();
                 let cpu_after = cpu_us(proxy.pid());
                 proxy.stop().await;
-                rps[i].push(done as f64 / elapsed);
-                cpu[i].push((cpu_after - cpu_before) as f64 / done.max(1) as f64);
-                eprintln!("round {round} {:>6}: {:>8.0} req/s", modes[i], done as f64 / elapsed);
+                rps[run].push(done as f64 / elapsed);
+                cpu[run].push((cpu_after - cpu_before) as f64 / done.max(1) as f64);
+                eprintln!(
+                    "round {round} {build} {:>6}: {:>8.0} req/s",
+                    modes[i],
+                    done as f64 / elapsed
+                );
             }
             syncs.push(fdatasync_rate(secs.min(2.0)));
         }
@@ -229,23 +243,31 @@ fn proxy_bench(rounds: usize, secs: f64, warmup: f64) {
         let med_cpu: Vec<f64> = cpu.iter_mut().map(|v| median(v)).collect();
         let sync_rate = median(&mut syncs);
         println!("\nproxy: {CONNECTIONS} connections, {rounds} rounds x {secs} s, medians");
-        println!("| fsync | req/s | vs never | proxy CPU µs/req |");
-        println!("|---|---|---|---|");
-        for (i, mode) in modes.iter().enumerate() {
+        println!("| build | fsync | req/s | vs never | proxy CPU µs/req |");
+        println!("|---|---|---|---|---|");
+        for run in 0..runs {
+            let (i, build) = (run % modes.len(), builds[run / modes.len()].0);
+            let never = med[run - i];
             println!(
-                "| {mode} | {:.0} | {:.3} | {:.1} |",
-                med[i],
-                med[i] / med[0],
-                med_cpu[i]
+                "| {build} | {} | {:.0} | {:.3} | {:.1} |",
+                modes[i],
+                med[run],
+                med[run] / never,
+                med_cpu[run]
             );
         }
         println!(
-            "fdatasync baseline: {sync_rate:.0} write+fdatasync/s ({:.0} µs each); \
-             always = {:.1}x one fsync per request (target >= 20x); batch/never = {:.3} (target >= 0.9)",
-            1e6 / sync_rate,
-            med[2] / sync_rate,
-            med[1] / med[0],
+            "fdatasync baseline: {sync_rate:.0} write+fdatasync/s ({:.0} µs each)",
+            1e6 / sync_rate
         );
+        for (b, (build, _)) in builds.iter().enumerate() {
+            let at = b * modes.len();
+            println!(
+                "{build}: always = {:.1}x one fsync per request (target >= 20x); batch/never = {:.3} (target >= 0.9)",
+                med[at + 2] / sync_rate,
+                med[at + 1] / med[at],
+            );
+        }
     });
 }
 

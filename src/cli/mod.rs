@@ -6,6 +6,7 @@ mod check;
 mod demo;
 mod keys;
 mod probe;
+mod revocation_watch;
 pub mod serve;
 mod token;
 

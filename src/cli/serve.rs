@@ -1,9 +1,9 @@
 //! `cpgate serve` and `cpgate emulate`: start-up, signals, reload triggers.
 //!
 //! SIGHUP reloads policies, signing/verification keys and revocations, and reopens the audit
-//! log. The policy folder and the revocation file are also watched (notify, plus a 1 s poll of
-//! the revocation file's metadata as a safety net), so a `cpgate token revoke` is in force
-//! within a second.
+//! log. The policy folder (notify) and the revocation file (inotify on the file and its
+//! folder's new entries, see `revocation_watch`, plus a 1 s poll of the file's metadata as a
+//! safety net) are also watched, so a `cpgate token revoke` is in force within a second.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,6 +15,7 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
+use super::revocation_watch::RevocationWatch;
 use crate::app::App;
 use crate::secret::Secret;
 
@@ -214,38 +215,20 @@ async fn reload_revocations(app: &App, trigger: &str) {
     }
 }
 
-/// Reloads revocations when the revocation file changes: a notify watch on its folder, and a
-/// 1 s check of its metadata in case the watch is unavailable or misses an event.
+/// Reloads revocations when the revocation file changes: an inotify watch on the file and on
+/// its folder's new entries ([`RevocationWatch`]; not on the folder's writes, which include
+/// every audit write), and a 1 s check of its metadata in case the watch is unavailable or
+/// misses an event.
 fn watch_revocations(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    use notify::Watcher as _;
     let path = app.config.tokens.revocations.clone();
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_owned();
-    let name = path.file_name().map(ToOwned::to_owned);
-    let (tx, rx) = tokio::sync::mpsc::channel::<()>(1);
-    let handler = move |event: notify::Result<notify::Event>| {
-        let relevant =
-            event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| p.file_name() == name.as_deref()));
-        if relevant {
-            let _ = tx.try_send(());
-        }
-    };
-    let watcher = notify::recommended_watcher(handler).and_then(|mut w| {
-        w.watch(&dir, notify::RecursiveMode::NonRecursive)?;
-        Ok(w)
-    });
-    let (watcher, mut rx) = match watcher {
-        Ok(w) => (Some(w), Some(rx)),
+    let mut watch = match RevocationWatch::new(&path) {
+        Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!(error = %e, "cannot watch the revocation file; checking it every second");
-            (None, None)
+            None
         }
     };
     tokio::spawn(async move {
-        let _watcher = watcher;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut seen = file_stamp(&path);
@@ -253,17 +236,18 @@ fn watch_revocations(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         reload_revocations(&app, "start").await;
         loop {
             let event = async {
-                match rx.as_mut() {
-                    Some(rx) => rx.recv().await,
+                match watch.as_mut() {
+                    Some(w) => w.changed().await,
                     None => std::future::pending().await,
                 }
             };
-            let closed = tokio::select! {
-                got = event => got.is_none(),
-                _ = tick.tick() => false,
+            let broken = tokio::select! {
+                got = event => got.err(),
+                _ = tick.tick() => None,
             };
-            if closed {
-                rx = None;
+            if let Some(e) = broken {
+                tracing::warn!(error = %e, "revocation file watch failed; checking it every second");
+                watch = None;
             }
             let stamp = file_stamp(&path);
             if stamp != seen {

@@ -160,12 +160,17 @@ impl Setup {
 
     /// Starts `cpgate serve` and waits (polling, with a deadline) until it accepts connections.
     pub async fn spawn(&self) -> Proxy {
+        self.spawn_bin(Path::new(env!("CARGO_BIN_EXE_cpgate"))).await
+    }
+
+    /// [`Setup::spawn`] with another build of cpgate (the audit bench's A/B runs).
+    pub async fn spawn_bin(&self, bin: &Path) -> Proxy {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join("cpgate.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cpgate"))
+        let child = Command::new(bin)
             .arg("serve")
             .arg("--config")
             .arg(&self.files.config)
