@@ -54,6 +54,11 @@ fn policy_corpus_replays_cleanly() {
 }
 
 #[test]
+fn framing_corpus_replays_cleanly() {
+    replay("framing", harness::framing);
+}
+
+#[test]
 fn proxy_corpus_replays_cleanly() {
     replay("proxy", harness::proxy::proxy);
     assert!(

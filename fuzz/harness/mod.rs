@@ -137,3 +137,35 @@ pub fn policy(data: &[u8]) {
         }
     }
 }
+
+/// The raw HTTP/1 framing tracker (`cpgate::framing`). Input: one byte choosing up to three cut
+/// points, then the byte stream a client would send.
+///
+/// Invariants: no panic; the outcome (at a message boundary, violation) does not depend on how
+/// the stream is cut into reads, because a client's writes arrive in any split.
+pub fn framing(data: &[u8]) {
+    let Some((&seed, stream)) = data.split_first() else {
+        return;
+    };
+    let outcome = |cuts: &[usize]| {
+        let mut t = cpgate::framing::Tracker::new(8192);
+        let mut from = 0;
+        for &cut in cuts.iter().chain([stream.len()].iter()) {
+            let cut = cut.clamp(from, stream.len());
+            t.feed(&stream[from..cut]);
+            from = cut;
+        }
+        (t.at_boundary(), t.violation())
+    };
+    let whole = outcome(&[]);
+    let n = stream.len().max(1);
+    let mut cuts = [
+        usize::from(seed) * 7 % n,
+        usize::from(seed) * 31 % n,
+        usize::from(seed) * 131 % n,
+    ];
+    cuts.sort_unstable();
+    assert_eq!(outcome(&cuts), whole, "cut at {cuts:?}");
+    let bytewise: Vec<usize> = (1..stream.len()).collect();
+    assert_eq!(outcome(&bytewise), whole, "fed byte by byte");
+}
