@@ -98,7 +98,7 @@ pub fn http_builder(app: &App) -> Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(s.header_timeout)
-        .max_buf_size(s.max_header_bytes.max(8192))
+        .max_buf_size(max_head(s))
         .max_headers(s.max_headers);
     builder
         .http2()
@@ -111,6 +111,12 @@ pub fn http_builder(app: &App) -> Builder<TokioExecutor> {
     builder
 }
 
+/// The largest request head hyper buffers (it needs at least 8 KiB), and so the largest the
+/// framing tracker follows.
+fn max_head(s: &crate::config::ServerConfig) -> usize {
+    s.max_header_bytes.max(8192)
+}
+
 /// The HTTP/1 builder of plain-TCP connections, with the same limits as [`http_builder`].
 fn http1_builder(app: &App) -> http1::Builder {
     let s = &app.config.server;
@@ -118,7 +124,7 @@ fn http1_builder(app: &App) -> http1::Builder {
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(s.header_timeout)
-        .max_buf_size(s.max_header_bytes.max(8192))
+        .max_buf_size(max_head(s))
         .max_headers(s.max_headers);
     builder
 }
@@ -160,7 +166,7 @@ impl Connection {
         activity: Activity,
         shared: Arc<Shared>,
     ) {
-        let max_head = self.app.config.server.max_header_bytes.max(8192);
+        let max_head = max_head(&self.app.config.server);
         let acceptor = TlsAcceptor::from(config.load_full());
         let handshake = tokio::time::timeout(self.app.config.server.header_timeout, acceptor.accept(stream)).await;
         match handshake {
@@ -178,7 +184,7 @@ impl Connection {
     /// with none of hyper's buffers until the client sends again. A client that opens with the
     /// HTTP/2 preface is served by the auto builder.
     async fn serve_plain(mut self, stream: TcpStream, peer: SocketAddr, activity: Activity, shared: Arc<Shared>) {
-        let max_head = self.app.config.server.max_header_bytes.max(8192);
+        let max_head = max_head(&self.app.config.server);
         let idle = self.app.config.server.idle_timeout;
         let mut io = ConnIo::new(stream, activity.clone(), shared.clone(), max_head).park_when_idle();
         let mut first = true;
@@ -201,10 +207,9 @@ impl Connection {
             if parked {
                 metrics.connection_parked(false);
             }
-            let Some(peeked) = peeked else { return };
             let n = match peeked {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
+                Some(Ok(n)) if n > 0 => n,
+                _ => return,
             };
             if first && (PREFACE.starts_with(&head[..n]) || head[..n].starts_with(PREFACE)) {
                 // HTTP/2 with prior knowledge (or too few bytes to tell): the auto builder.

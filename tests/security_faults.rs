@@ -80,6 +80,14 @@ async fn list(gw: &Gateway) -> support::Answer {
 }
 
 /// A refusal that names neither the upstream nor the master credential.
+/// A listed call through `gw` is answered 502 `upstream_error`, discreetly.
+async fn list_is_a_discreet_502(gw: Gateway, upstream: SocketAddr) {
+    let a = list(&gw).await;
+    assert_eq!(a.status, 502, "{:?}", a.body);
+    assert_eq!(a.code(), "upstream_error");
+    assert_discreet(&a, upstream);
+}
+
 fn assert_discreet(a: &support::Answer, upstream: SocketAddr) {
     let body = String::from_utf8_lossy(&a.body);
     assert!(!body.contains(&upstream.port().to_string()), "upstream named: {body}");
@@ -98,11 +106,7 @@ async fn upstream_refusing_connections_is_502() {
     let closed = TcpSocket::new_v4().unwrap();
     closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = closed.local_addr().unwrap();
-    let gw = gateway_before(addr, "5s").await;
-    let a = list(&gw).await;
-    assert_eq!(a.status, 502);
-    assert_eq!(a.code(), "upstream_error");
-    assert_discreet(&a, addr);
+    list_is_a_discreet_502(gateway_before(addr, "5s").await, addr).await;
 }
 
 #[tokio::test]
@@ -114,11 +118,7 @@ async fn upstream_resetting_mid_response_is_502() {
         reset(s);
     })
     .await;
-    let gw = gateway_before(up, "5s").await;
-    let a = list(&gw).await;
-    assert_eq!(a.status, 502, "{:?}", a.body);
-    assert_eq!(a.code(), "upstream_error");
-    assert_discreet(&a, up);
+    list_is_a_discreet_502(gateway_before(up, "5s").await, up).await;
 }
 
 #[tokio::test]
@@ -212,11 +212,7 @@ async fn upstream_answering_garbage_is_502() {
         let _ = s.shutdown().await;
     })
     .await;
-    let gw = gateway_before(up, "5s").await;
-    let a = list(&gw).await;
-    assert_eq!(a.status, 502);
-    assert_eq!(a.code(), "upstream_error");
-    assert_discreet(&a, up);
+    list_is_a_discreet_502(gateway_before(up, "5s").await, up).await;
 }
 
 #[tokio::test]

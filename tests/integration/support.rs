@@ -355,7 +355,8 @@ impl std::io::Write for Capture {
     }
 }
 
-fn capture_logs() {
+/// Sends every log line of this test binary, at the most verbose level, to [`logs`].
+pub fn capture_logs() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         let buf = LOGS.get_or_init(Default::default).clone();
