@@ -1,6 +1,6 @@
 //! The audit log: JSON Lines records with a SHA-256 hash chain, written before forwarding.
 //!
-//! Owns: the audit file (one writer thread, see [`writer`]), record encoding and redaction
+//! Owns: the audit file (one [`writer`]), record encoding and redaction
 //! ([`record`]), the chain ([`chain`]), crash recovery ([`recover`]), and the read side used by
 //! `cpgate audit verify` / `cpgate audit query` ([`verify`], [`query`], [`merge`]).
 //! Never: drop a record, acknowledge a record before its bytes reached the kernel (and the disk
@@ -10,9 +10,11 @@
 //! `Err` from [`AuditLog::append`] means the record is not in the log.
 //!
 //! ```text
-//!  append(record) ──channel──▶ writer thread: stamp ts/seq/prev, encode ─┐
-//!        ▲                        (all pending records = one group)      │ write(2), fdatasync
-//!        └──────── oneshot ack ◀──────────────────────────────────────────┘ per FsyncMode
+//!  batch, never:  append(record) ─lock─▶ stamp ts/seq/prev, encode, write(2) ─▶ Ok
+//!                                        (batch: the sync thread fdatasyncs ≤ 10 ms later)
+//!  always:        append(record) ──channel──▶ writer thread: stamp, encode ─┐
+//!                       ▲          (all pending records = one group)       │ write(2), fdatasync
+//!                       └──────── oneshot ack ◀─────────────────────────────┘
 //! ```
 
 mod chain;
@@ -37,7 +39,7 @@ pub use self::merge::{LineProblem, ProblemKind};
 pub use self::query::{query, Decision, OutputFormat, QueryError, QueryFilter, QueryStats};
 pub use self::record::{encode_line, is_secret_param, REDACTED};
 pub use self::verify::{verify, verify_with, Anchor, VerifyError, VerifyReport};
-use self::writer::{Command, Stats, Storage, Wrap, Writer};
+use self::writer::{Command, Inline, Stats, Storage, Wrap, Writer};
 use crate::call::{Api, CpanelCall, Method};
 
 /// `audit.fsync`.
@@ -141,14 +143,31 @@ impl Default for AuditOptions {
     }
 }
 
-/// A handle to the audit log writer; cheap to clone. The writer thread ends (after a final
-/// sync in `batch` mode) when the last handle is dropped.
-#[derive(Clone, Debug)]
+/// A handle to the audit log writer; cheap to clone. The writer ends (after a final sync in
+/// `batch` mode) when the last handle is dropped.
+#[derive(Clone)]
 pub struct AuditLog {
     path: Arc<Path>,
-    tx: mpsc::Sender<Command>,
+    driver: Driver,
     head: Arc<Mutex<Head>>,
     stats: Arc<Stats>,
+}
+
+/// Who runs the writer.
+#[derive(Clone)]
+enum Driver {
+    /// `always`: its own thread, which groups the records that queue during each `fdatasync`.
+    Thread(mpsc::Sender<Command>),
+    /// `batch`, `never`: the appending task, under a lock.
+    Inline(Arc<Inline>),
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuditLog {
@@ -168,7 +187,10 @@ impl AuditLog {
     /// Appends one record; returns once its bytes were handed to the kernel (and synced, per
     /// the fsync mode). An error means the record is not in the log.
     pub async fn append(&self, record: Record) -> Result<(), AuditError> {
-        self.ask(|ack| Command::Append(Box::new(record), ack)).await
+        match &self.driver {
+            Driver::Inline(inline) => inline.append(&record).map_err(|message| error(&self.path, message)),
+            Driver::Thread(_) => self.ask(|ack| Command::Append(Box::new(record), ack)).await,
+        }
     }
 
     /// `(seq, hex hash)` of the last record written; `(0, 64 zeros)` before the first.
@@ -180,12 +202,18 @@ impl AuditLog {
     /// Reopens the file at the path (SIGHUP, after an external logrotate renamed it); records
     /// appended after this call go to the new file and the chain continues.
     pub async fn reopen(&self) -> Result<(), AuditError> {
-        self.ask(Command::Reopen).await
+        match &self.driver {
+            Driver::Inline(inline) => self.blocking(inline, Writer::reopen_path).await,
+            Driver::Thread(_) => self.ask(Command::Reopen).await,
+        }
     }
 
     /// `fdatasync`s everything written so far (graceful shutdown in `batch`/`never` mode).
     pub async fn sync(&self) -> Result<(), AuditError> {
-        self.ask(Command::Sync).await
+        match &self.driver {
+            Driver::Inline(inline) => self.blocking(inline, Writer::sync).await,
+            Driver::Thread(_) => self.ask(Command::Sync).await,
+        }
     }
 
     /// How many groups failed to be written or synced since open (for `/metrics`).
@@ -198,10 +226,25 @@ impl AuditLog {
         &self.path
     }
 
+    /// Runs `job` on the inline writer off the runtime (it may wait for the disk).
+    async fn blocking(
+        &self,
+        inline: &Arc<Inline>,
+        job: fn(&mut Writer) -> Result<(), String>,
+    ) -> Result<(), AuditError> {
+        let inline = Arc::clone(inline);
+        let result = tokio::task::spawn_blocking(move || job(&mut *inline.lock()?))
+            .await
+            .unwrap_or_else(|e| Err(format!("audit task failed: {e}")));
+        result.map_err(|message| error(&self.path, message))
+    }
+
     async fn ask(&self, command: impl FnOnce(writer::Ack) -> Command) -> Result<(), AuditError> {
+        let Driver::Thread(tx) = &self.driver else {
+            return Err(error(&self.path, "no audit writer thread".into()));
+        };
         let (ack, answer) = oneshot::channel();
-        self.tx
-            .send(command(ack))
+        tx.send(command(ack))
             .map_err(|_| error(&self.path, "audit writer stopped".into()))?;
         match answer.await {
             Ok(result) => result.map_err(|message| error(&self.path, message)),
@@ -242,18 +285,23 @@ fn start(path: &Path, options: AuditOptions, wrap: Wrap) -> Result<AuditLog, Aud
         writer.write_synced(&record).map_err(|message| error(path, message))?;
         tracing::warn!(path = %path.display(), bytes = tail.torn, "audit log: torn tail truncated");
     }
-    let (tx, rx) = mpsc::channel();
-    let log = AuditLog {
-        path: Arc::from(path),
-        tx,
-        head: writer.shared_head(),
-        stats: writer.stats(),
+    let (head, stats) = (writer.shared_head(), writer.stats());
+    let driver = if options.fsync == FsyncMode::Always {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| fail("start writer thread", e))?;
+        Driver::Thread(tx)
+    } else {
+        Driver::Inline(Arc::new(Inline::new(writer)))
     };
-    std::thread::Builder::new()
-        .name("audit-writer".into())
-        .spawn(move || writer.run(rx))
-        .map_err(|e| fail("start writer thread", e))?;
-    Ok(log)
+    Ok(AuditLog {
+        path: Arc::from(path),
+        driver,
+        head,
+        stats,
+    })
 }
 
 /// The head to continue from when the current file holds no record: the last record of

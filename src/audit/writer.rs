@@ -1,4 +1,9 @@
-//! The writer thread: group commit, syncing, failure rollback and rotation.
+//! The writer: group commit, syncing, failure rollback and rotation.
+//!
+//! Driven two ways (see `audit/mod.rs`): with `fsync = "always"` by its own thread, which
+//! groups the records that queue while it waits for `fdatasync`; with `batch` and `never` by
+//! the calling task itself, under a lock ([`Inline`]): a `write(2)` to the page cache takes a
+//! few microseconds, less than handing the record to another thread and waking the caller back.
 //!
 //! Owns: the open audit file, the chain head, and the only code that writes to the file.
 //! Never: acknowledges a record whose bytes did not all reach the kernel (and the disk, with
@@ -9,9 +14,10 @@
 //! the length of the file's good prefix, which always ends with a complete record line; the
 //! published head is the last record in that prefix.
 //!
-//! One group = every `Append` pending when the writer wakes (bounded by [`MAX_GROUP_RECORDS`] and
-//! [`MAX_GROUP_BYTES`]), encoded into one buffer and written with one `write_all`. Each caller
-//! waits only on its own oneshot.
+//! Thread mode: one group = every `Append` pending when the writer wakes (bounded by
+//! [`MAX_GROUP_RECORDS`] and [`MAX_GROUP_BYTES`]), encoded into one buffer and written with one
+//! `write_all`; each caller waits only on its own oneshot. Inline mode: one record per group,
+//! written by its caller.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -19,9 +25,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
@@ -99,16 +105,16 @@ pub(crate) struct Writer {
     /// Head including the staged (not yet written) records.
     staged: Head,
     buf: Vec<u8>,
-    pending: Vec<Ack>,
+    /// Records in `buf`.
+    staged_records: usize,
     shared: Arc<Mutex<Head>>,
     stats: Arc<Stats>,
-    /// `batch`: when the oldest unsynced write happened.
-    unsynced_since: Option<Instant>,
     /// A background sync failed: the next group syncs before acknowledging.
     sync_before_ack: bool,
     /// A failed write could not be cut back: the file must be truncated to `len` first.
     needs_truncate: bool,
-    /// `batch`: the thread that runs the timer's `fdatasync` (None: sync on this thread).
+    /// `batch`: the thread that runs the delayed `fdatasync` (None: every group syncs before
+    /// it is acknowledged, as with `always`).
     syncer: Option<Syncer>,
 }
 
@@ -119,7 +125,7 @@ impl Writer {
         let stats = Arc::new(Stats::default());
         let syncer = match options.fsync {
             FsyncMode::Batch => Syncer::start(&path, Arc::clone(&stats))
-                .inspect_err(|e| tracing::warn!(error = %e, "no audit sync thread; syncing on the writer thread"))
+                .inspect_err(|e| tracing::warn!(error = %e, "no audit sync thread; every record is synced before it is acknowledged"))
                 .ok(),
             _ => None,
         };
@@ -132,10 +138,9 @@ impl Writer {
             head,
             staged: head,
             buf: Vec::with_capacity(64 << 10),
-            pending: Vec::new(),
+            staged_records: 0,
             shared: Arc::new(Mutex::new(head)),
             stats,
-            unsynced_since: None,
             sync_before_ack: false,
             needs_truncate: false,
             syncer,
@@ -145,7 +150,7 @@ impl Writer {
     }
 
     /// Points the sync thread at the current file (after open, rotation, reopen). Without a
-    /// second handle, batch syncs fall back to this thread.
+    /// second handle, batch mode falls back to syncing each group before acknowledging it.
     fn switch_syncer(&mut self) {
         let (Some(syncer), Some(storage)) = (self.syncer.as_ref(), self.storage.as_ref()) else {
             return;
@@ -153,7 +158,7 @@ impl Writer {
         let switched = match storage.sync_handle() {
             Ok(handle) => syncer.switch(handle),
             Err(e) => {
-                tracing::warn!(path = %self.path.display(), error = %e, "no second audit file handle; syncing on the writer thread");
+                tracing::warn!(path = %self.path.display(), error = %e, "no second audit file handle; every record is synced before it is acknowledged");
                 false
             }
         };
@@ -172,25 +177,31 @@ impl Writer {
 
     /// Writes one record and syncs, whatever the mode (the `recovered` record at open).
     pub(crate) fn write_synced(&mut self, record: &Record) -> Result<(), String> {
-        let (ack, mut answer) = oneshot::channel();
-        self.stage(record, ack);
-        self.commit();
-        answer.try_recv().map_err(|e| e.to_string())??;
+        self.stage(record);
+        self.commit()?;
         self.sync_now().map_err(|e| format!("fdatasync: {e}"))
     }
 
-    /// The thread body: runs until every handle is dropped.
+    /// The writer thread's body (`fsync = "always"`): runs until every handle is dropped.
     pub(crate) fn run(mut self, rx: Receiver<Command>) {
-        while let Some(mut command) = self.wait(&rx) {
+        let mut acks: Vec<Ack> = Vec::new();
+        while let Ok(mut command) = rx.recv() {
             loop {
                 match command {
-                    Command::Append(record, ack) => self.stage(&record, ack),
-                    other => {
-                        self.commit();
-                        self.control(other);
+                    Command::Append(record, ack) => {
+                        self.stage(&record);
+                        acks.push(ack);
+                    }
+                    Command::Sync(ack) => {
+                        self.answer(&mut acks);
+                        let _ = ack.send(self.sync());
+                    }
+                    Command::Reopen(ack) => {
+                        self.answer(&mut acks);
+                        let _ = ack.send(self.reopen_path());
                     }
                 }
-                if self.pending.len() >= MAX_GROUP_RECORDS || self.buf.len() >= MAX_GROUP_BYTES {
+                if acks.len() >= MAX_GROUP_RECORDS || self.buf.len() >= MAX_GROUP_BYTES {
                     break;
                 }
                 match rx.try_recv() {
@@ -198,36 +209,47 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit();
+            self.answer(&mut acks);
         }
-        // Last handle dropped: sync here (the sync thread may still be busy or already gone).
-        if self.options.fsync == FsyncMode::Batch {
-            self.syncer = None;
-            self.background_sync();
+        self.finish();
+    }
+
+    /// Commits the staged group and answers each of its callers.
+    fn answer(&mut self, acks: &mut Vec<Ack>) {
+        if acks.is_empty() {
+            return;
+        }
+        let result = self.commit();
+        for ack in acks.drain(..) {
+            // A caller that went away still had its record written (or refused); nothing to do.
+            let _ = ack.send(result.clone());
         }
     }
 
-    /// Next command; in `batch` mode, runs the pending sync when its deadline passes first.
-    fn wait(&mut self, rx: &Receiver<Command>) -> Option<Command> {
-        loop {
-            let Some(since) = self.unsynced_since else {
-                return rx.recv().ok();
-            };
-            let left = (since + BATCH_SYNC_DELAY).saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                self.background_sync();
-                continue;
-            }
-            match rx.recv_timeout(left) {
-                Ok(command) => return Some(command),
-                Err(RecvTimeoutError::Timeout) => self.background_sync(),
-                Err(RecvTimeoutError::Disconnected) => return None,
+    /// Last handle dropped: a final sync in `batch` mode, here (the sync thread may still be
+    /// busy or already gone).
+    pub(crate) fn finish(&mut self) {
+        if self.options.fsync == FsyncMode::Batch {
+            self.syncer = None;
+            if let Err(e) = self.sync_now() {
+                self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(path = %self.path.display(), error = %e, "audit fdatasync failed");
             }
         }
+    }
+
+    /// `fdatasync` now (graceful shutdown).
+    pub(crate) fn sync(&mut self) -> Result<(), String> {
+        self.sync_now().map_err(|e| format!("fdatasync: {e}"))
+    }
+
+    /// Reopens the path (SIGHUP, after an external rename by logrotate).
+    pub(crate) fn reopen_path(&mut self) -> Result<(), String> {
+        self.reopen().map_err(|e| format!("reopen: {e}"))
     }
 
     /// Encodes `record` after the staged ones.
-    fn stage(&mut self, record: &Record, ack: Ack) {
+    pub(crate) fn stage(&mut self, record: &Record) {
         let start = self.buf.len();
         let seq = self.staged.seq.wrapping_add(1);
         let stamp = Stamp {
@@ -241,14 +263,16 @@ impl Writer {
             hash: line_hash(&self.buf[start..]),
         };
         self.buf.push(b'\n');
-        self.pending.push(ack);
+        self.staged_records += 1;
     }
 
-    /// Writes the staged group and answers every caller in it.
-    fn commit(&mut self) {
-        if self.pending.is_empty() {
-            return;
+    /// Writes the staged group: `Ok` means every record in it is in the file (and synced, per
+    /// the mode); `Err`, that none is and the chain head is back where it was.
+    pub(crate) fn commit(&mut self) -> Result<(), String> {
+        if self.staged_records == 0 {
+            return Ok(());
         }
+        let records = std::mem::take(&mut self.staged_records);
         let result = self.write_staged();
         match &result {
             Ok(()) => {
@@ -258,7 +282,7 @@ impl Writer {
             Err(e) => {
                 self.staged = self.head;
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(path = %self.path.display(), records = self.pending.len(), error = %e,
+                tracing::error!(path = %self.path.display(), records, error = %e,
                     "audit write failed; records refused");
             }
         }
@@ -270,10 +294,7 @@ impl Writer {
                 tracing::error!(path = %self.path.display(), error = %e, "audit rotation failed");
             }
         }
-        for ack in self.pending.drain(..) {
-            // A caller that went away still had its record written (or refused); nothing to do.
-            let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-        }
+        result.map_err(|e| e.to_string())
     }
 
     fn write_staged(&mut self) -> io::Result<()> {
@@ -281,7 +302,9 @@ impl Writer {
         if self.syncer.as_ref().is_some_and(Syncer::take_failure) {
             self.sync_before_ack = true;
         }
-        let sync = self.options.fsync == FsyncMode::Always || self.sync_before_ack;
+        let sync = self.options.fsync == FsyncMode::Always
+            || self.sync_before_ack
+            || (self.options.fsync == FsyncMode::Batch && self.syncer.is_none());
         let storage = self
             .storage
             .as_mut()
@@ -299,9 +322,12 @@ impl Writer {
         self.len += self.buf.len() as u64;
         if sync {
             self.sync_before_ack = false;
-            self.unsynced_since = None;
-        } else if self.options.fsync == FsyncMode::Batch && self.unsynced_since.is_none() {
-            self.unsynced_since = Some(Instant::now());
+        } else if let Some(syncer) = self.syncer.as_ref() {
+            if !syncer.schedule(BATCH_SYNC_DELAY) {
+                // The sync thread is gone: from now on each group syncs before its ack.
+                self.syncer = None;
+                self.sync_before_ack = true;
+            }
         }
         Ok(())
     }
@@ -328,7 +354,6 @@ impl Writer {
         if let Some(storage) = self.storage.as_mut() {
             storage.sync_data()?;
         }
-        self.unsynced_since = None;
         self.sync_before_ack = false;
         Ok(())
     }
@@ -341,32 +366,6 @@ impl Writer {
             return Ok(());
         }
         self.sync_now().inspect_err(|_| self.sync_before_ack = true)
-    }
-
-    /// The `batch` timer's sync, handed to the sync thread (here when there is none). Its
-    /// records were acknowledged already, so a failure is logged and makes the next group sync
-    /// before it is acknowledged (and fail if the disk still does).
-    fn background_sync(&mut self) {
-        if self.syncer.as_ref().is_some_and(Syncer::request) {
-            self.unsynced_since = None;
-            return;
-        }
-        self.syncer = None;
-        if let Err(e) = self.sync_now() {
-            self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(path = %self.path.display(), error = %e, "audit fdatasync failed");
-            self.sync_before_ack = true;
-            self.unsynced_since = None;
-        }
-    }
-
-    fn control(&mut self, command: Command) {
-        let (result, ack) = match command {
-            Command::Append(..) => return,
-            Command::Sync(ack) => (self.sync_now().map_err(|e| format!("fdatasync: {e}")), ack),
-            Command::Reopen(ack) => (self.reopen().map_err(|e| format!("reopen: {e}")), ack),
-        };
-        let _ = ack.send(result);
     }
 
     /// Opens the path afresh (logrotate renamed the old file); the chain continues.
@@ -390,7 +389,6 @@ impl Writer {
         self.sync_pending()?;
         shift(&self.path)?;
         self.storage = None;
-        self.unsynced_since = None;
         let file = open_append(&self.path)?;
         self.len = file.metadata()?.len();
         self.storage = Some((self.wrap)(file));
@@ -436,5 +434,39 @@ fn sync_parent(path: &Path) -> io::Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
         _ => File::open(".")?.sync_all(),
+    }
+}
+
+/// The writer shared by the tasks that append (`batch`, `never`): each caller stamps, encodes
+/// and writes its own record under the lock. Dropping the last handle runs the final sync.
+pub(crate) struct Inline(Mutex<Writer>);
+
+impl Inline {
+    pub(crate) fn new(writer: Writer) -> Self {
+        Self(Mutex::new(writer))
+    }
+
+    /// The writer, or an error if an earlier caller panicked while holding it (its record
+    /// may be half-staged: refuse rather than guess).
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Writer>, String> {
+        self.0
+            .lock()
+            .map_err(|_| "audit writer failed earlier (poisoned lock)".to_string())
+    }
+
+    /// Writes one record; returns once its bytes are in the kernel (synced in a degraded
+    /// `batch` mode without a sync thread).
+    pub(crate) fn append(&self, record: &Record) -> Result<(), String> {
+        let mut writer = self.lock()?;
+        writer.stage(record);
+        writer.commit()
+    }
+}
+
+impl Drop for Inline {
+    fn drop(&mut self) {
+        if let Ok(writer) = self.0.get_mut() {
+            writer.finish();
+        }
     }
 }

@@ -186,6 +186,21 @@ async fn batch_mode_acknowledges_after_write_and_syncs_soon_after() {
 }
 
 #[tokio::test]
+async fn batch_mode_schedules_a_new_sync_for_writes_after_the_last_sync_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _path, faults) = faulty_log(dir.path(), FsyncMode::Batch);
+    for round in 1..=3 {
+        let synced = faults.sync_called.notified();
+        log.append(request(round)).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), synced).await.unwrap();
+    }
+    assert_eq!(
+        *faults.events.lock().unwrap(),
+        ["write", "sync", "write", "sync", "write", "sync"]
+    );
+}
+
+#[tokio::test]
 async fn batch_mode_sync_failure_makes_the_next_group_sync_before_ack() {
     let dir = tempfile::tempdir().unwrap();
     let (log, path, faults) = faulty_log(dir.path(), FsyncMode::Batch);
