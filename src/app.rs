@@ -105,7 +105,7 @@ impl App {
         let audit = AuditLog::open_with(&config.audit.file, options).await?;
         let mut upstreams = HashMap::new();
         for (name, up) in &config.upstreams {
-            upstreams.insert(name.clone(), Upstream::new(up)?);
+            upstreams.insert(name.clone(), Upstream::new(up, config.server.workers)?);
         }
         Ok(App {
             policies: ArcSwap::from_pointee(policies),

@@ -57,6 +57,8 @@ pub struct ServerConfig {
     /// An idle keep-alive connection is closed after this.
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Threads serving the public listener, each with its own event loop (1..=[`MAX_WORKERS`]).
+    pub workers: usize,
     /// Cap on the bytes of a request's header section.
     pub max_header_bytes: usize,
     /// Cap on the number of request headers.
@@ -159,6 +161,7 @@ struct RawServer {
     body_timeout: Option<S<String>>,
     idle_timeout: Option<S<String>>,
     max_connections: Option<S<u32>>,
+    workers: Option<S<u32>>,
     max_header_bytes: Option<S<String>>,
     max_headers: Option<S<u32>>,
 }
@@ -393,9 +396,24 @@ impl Validator<'_> {
             body_timeout: self.duration(s.body_timeout.as_ref(), Duration::from_secs(30), "body_timeout")?,
             idle_timeout: self.duration(s.idle_timeout.as_ref(), Duration::from_secs(60), "idle_timeout")?,
             max_connections: positive(&s.max_connections, 10_000, "max_connections")?,
+            workers: self.workers(s.workers.as_ref())?,
             max_header_bytes: usize::try_from(max_header_bytes).unwrap_or(usize::MAX).max(1024),
             max_headers: positive(&s.max_headers, 64, "max_headers")?,
         })
+    }
+
+    /// `server.workers`: 1..=[`MAX_WORKERS`]; by default one per CPU the process may use.
+    fn workers(&self, w: Option<&S<u32>>) -> Result<usize, ConfigError> {
+        let Some(w) = w else {
+            return Ok(default_workers());
+        };
+        match usize::try_from(*w.get_ref()) {
+            Ok(n @ 1..=MAX_WORKERS) => Ok(n),
+            _ => Err(self.err(
+                w,
+                format!("workers must be between 1 and {MAX_WORKERS} (one per CPU core is usual)"),
+            )),
+        }
     }
 
     fn upstream(&self, u: &RawUpstream, env: &dyn Fn(&str) -> Option<String>) -> Result<UpstreamConfig, ConfigError> {
@@ -571,6 +589,15 @@ impl Validator<'_> {
             default_burst: nz(&r.default_burst, 10, "default_burst")?,
         })
     }
+}
+
+/// The most `server.workers` accepted.
+pub const MAX_WORKERS: usize = 256;
+
+/// The default `server.workers`: the CPUs this process may run on (1 if unknown), at most
+/// [`MAX_WORKERS`].
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
 }
 
 /// `30s`, `15m`, `1h`, `500ms` (humantime syntax).

@@ -1,5 +1,9 @@
-//! The upstream side: a pooled client per cPanel account, the rebuilt request with the master
-//! credential inserted, timeouts, one retry for idempotent reads, and the circuit breaker.
+//! The upstream side: a pooled client per cPanel account and serving thread, the rebuilt
+//! request with the master credential inserted, timeouts, one retry for idempotent reads, and
+//! the circuit breaker.
+//!
+//! Each serving thread has its own client (`worker::PerWorker`): a pooled connection, and the
+//! task that drives it, stay on the thread that opened them, never woken from another one.
 //!
 //! Knows nothing of tokens or policies. Never: forward a client header that is not on the
 //! allow-list, append (rather than insert) `Authorization`, retry after cPanel rejected the
@@ -22,6 +26,7 @@ use crate::call::Method;
 use crate::config::UpstreamConfig;
 use crate::rebuild::Rebuilt;
 use crate::secret::Secret;
+use crate::worker::PerWorker;
 
 /// How long calls are refused after cPanel rejected the master credential.
 pub const CIRCUIT_OPEN_FOR: Duration = Duration::from_secs(30);
@@ -46,7 +51,8 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Byte
 
 /// One cPanel account behind cpgate.
 pub struct Upstream {
-    client: HttpsClient,
+    /// One client, and so one connection pool, per serving thread.
+    clients: PerWorker<HttpsClient>,
     /// `scheme://authority` of cPanel.
     base: Uri,
     host: HeaderValue,
@@ -66,7 +72,8 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    pub fn new(config: &UpstreamConfig) -> Result<Self, crate::tls::TlsError> {
+    /// The account of `config`, with a client for each of `workers` serving threads.
+    pub fn new(config: &UpstreamConfig, workers: usize) -> Result<Self, crate::tls::TlsError> {
         let tls = crate::tls::client_config(config.ca_file.as_deref(), config.pin_sha256)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -77,10 +84,12 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(connector);
+        let clients = PerWorker::new(workers, |_| {
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(256)
+                .build(connector.clone())
+        });
         let mut authorization = HeaderValue::from_str(&format!("cpanel {}:{}", config.user, config.token.expose()))
             .map_err(|_| crate::tls::TlsError {
                 file: "upstream".into(),
@@ -98,7 +107,7 @@ impl Upstream {
                 message: "bad upstream url".into(),
             })?;
         Ok(Self {
-            client,
+            clients,
             host: HeaderValue::from_str(authority).unwrap_or_else(|_| HeaderValue::from_static("localhost")),
             base,
             user: config.user.clone(),
@@ -140,7 +149,7 @@ impl Upstream {
         let mut last = ForwardError::Unreachable("no attempt".into());
         for _ in 0..attempts {
             let request = self.request(rebuilt, method, client_headers, forwarded_for)?;
-            match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+            match tokio::time::timeout(self.timeout, self.clients.get().request(request)).await {
                 Err(_) => {
                     self.circuit.probe_done(probe, true);
                     return Err(ForwardError::Timeout);

@@ -47,3 +47,4 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod token;
+pub mod worker;

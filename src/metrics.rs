@@ -1,6 +1,7 @@
 //! Prometheus metrics (contract §7): requests by developer, api, call, decision and status;
 //! latency histograms for the whole request and for cPanel; rate-limit hits; policy reloads;
-//! token issues and failures; open connections; audit and circuit state read at scrape time.
+//! token issues and failures; open connections and the connections each serving thread
+//! accepted; audit and circuit state read at scrape time.
 //!
 //! Label cardinality is bounded: `developer` is an authenticated, known developer or `-`, and
 //! at most [`MAX_CALL_LABELS`] distinct `call` values are kept (then `other`).
@@ -37,6 +38,11 @@ struct DeveloperLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabel {
+    worker: u32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: String,
 }
@@ -64,6 +70,7 @@ pub struct Metrics {
     token_failures: Counter,
     open_connections: Gauge,
     parked_connections: Gauge,
+    worker_connections: Family<WorkerLabel, Counter>,
     store: crate::store::StoreMetrics,
     /// Interned `call` label values (at most [`MAX_CALL_LABELS`]).
     calls: Mutex<HashSet<Arc<str>>>,
@@ -123,6 +130,12 @@ impl Metrics {
             "Idle keep-alive connections parked without HTTP buffers",
             parked_connections.clone(),
         );
+        let worker_connections = Family::<WorkerLabel, Counter>::default();
+        registry.register(
+            "worker_connections",
+            "Client connections accepted, by serving thread",
+            worker_connections.clone(),
+        );
         let store = crate::store::StoreMetrics::default();
         registry.register(
             "store_errors",
@@ -146,6 +159,7 @@ impl Metrics {
             token_failures,
             open_connections,
             parked_connections,
+            worker_connections,
             store,
             calls: Mutex::new(HashSet::new()),
             developers: Mutex::new(HashSet::new()),
@@ -238,6 +252,13 @@ impl Metrics {
 
     pub fn connection_closed(&self) {
         self.open_connections.dec();
+    }
+
+    /// The accepted-connections counter of serving thread `worker`, fetched once per thread
+    /// (counting is then one atomic add per connection).
+    pub fn worker_connections(&self, worker: usize) -> Counter {
+        let worker = u32::try_from(worker).unwrap_or(u32::MAX);
+        self.worker_connections.get_or_create(&WorkerLabel { worker }).clone()
     }
 
     /// A connection was parked (`true`) or woke up or closed while parked (`false`).

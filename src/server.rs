@@ -1,9 +1,16 @@
 //! Listeners: accept, cap concurrent connections, TLS, HTTP/1.1 + HTTP/2, timeouts, graceful
 //! drain; the admin listener; reload on SIGHUP and on policy-folder changes.
 //!
+//! The public listener is served thread per core, like nginx: [`Workers`] runs `server.workers`
+//! OS threads, each with its own single-threaded tokio runtime and its own accept loop on a
+//! copy of the listening socket. A connection, and every task spawned while serving it (HTTP/2
+//! streams, the upstream connection of `forward.rs`), stays on the thread that accepted it: no
+//! work stealing, no wake-ups across threads on the request path.
+//!
 //! Every cheap-to-trigger limit (connection cap, TLS handshake and header timeouts) applies
 //! before any token or policy work. Never: a panic on network input, a connection without a
-//! deadline.
+//! deadline. Invariants: `max_connections` caps the connections of all threads together (one
+//! semaphore); a connection is accepted only while its thread is not stopping.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,62 +38,156 @@ use crate::idle::Activity;
 /// How long in-flight requests get to finish after SIGTERM/SIGINT.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs the public listener until `shutdown` resolves, then drains in-flight connections.
-pub async fn serve(
+/// The threads serving the public listener, from [`Workers::spawn`] until
+/// [`Workers::shutdown`]. Dropped without a shutdown, the threads stop at once, closing their
+/// connections.
+pub struct Workers {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Turned true to stop accepting and to close connections once their requests are answered.
+    stop: watch::Sender<bool>,
+    /// Turned true once the drain is over: the threads then end, dropping what is left.
+    end: watch::Sender<bool>,
+    /// One permit per open connection, across all threads.
+    slots: Arc<Semaphore>,
+    max_connections: usize,
+}
+
+impl Workers {
+    /// Serves `listener` (TLS per `tls`) on `app.config.server.workers` threads named
+    /// `cpgate-worker-N`.
+    pub fn spawn(
+        app: Arc<App>,
+        listener: std::net::TcpListener,
+        tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
+    ) -> std::io::Result<Workers> {
+        let server = &app.config.server;
+        let (stop, _) = watch::channel(false);
+        let (end, _) = watch::channel(false);
+        let mut workers = Workers {
+            threads: Vec::with_capacity(server.workers),
+            stop,
+            end,
+            slots: Arc::new(Semaphore::new(server.max_connections)),
+            max_connections: server.max_connections,
+        };
+        let builders = Arc::new(Builders {
+            auto: http_builder(&app),
+            h1: http1_builder(&app),
+        });
+        for index in 0..server.workers.max(1) {
+            let copy = listener.try_clone()?;
+            copy.set_nonblocking(true)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            // Registered with this thread's runtime: this copy's readiness wakes only this thread.
+            let copy = {
+                let _entered = runtime.enter();
+                TcpListener::from_std(copy)?
+            };
+            let worker = Worker {
+                index,
+                app: app.clone(),
+                builders: builders.clone(),
+                tls: tls.clone(),
+                slots: workers.slots.clone(),
+                stop: workers.stop.subscribe(),
+                end: workers.end.subscribe(),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("cpgate-worker-{index}"))
+                .spawn(move || {
+                    crate::worker::set_index(index);
+                    runtime.block_on(worker.run(copy));
+                })?;
+            workers.threads.push(thread);
+        }
+        Ok(workers)
+    }
+
+    /// Stops accepting on every thread (each closes its copy of the listening socket, so a
+    /// connection attempt during the drain is refused at once instead of waiting, unaccepted,
+    /// in the kernel's queue), gives in-flight connections [`DRAIN_TIMEOUT`] to finish, then
+    /// ends the threads and waits for them.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        tracing::info!("shutting down: no new connections, draining in-flight requests");
+        let _ = self.stop.send(true);
+        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
+        match tokio::time::timeout(DRAIN_TIMEOUT, self.slots.acquire_many(all)).await {
+            Ok(_) => tracing::info!("drained"),
+            Err(_) => tracing::warn!("drain timed out; closing remaining connections"),
+        }
+        let _ = self.end.send(true);
+        let threads = self.threads;
+        let panicked = tokio::task::spawn_blocking(move || {
+            threads
+                .into_iter()
+                .map(std::thread::JoinHandle::join)
+                .filter(Result::is_err)
+                .count()
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        if panicked > 0 {
+            return Err(std::io::Error::other(format!("{panicked} serving thread(s) panicked")));
+        }
+        Ok(())
+    }
+}
+
+/// One serving thread: its accept loop, and the connections it accepted.
+struct Worker {
+    index: usize,
     app: Arc<App>,
-    listener: TcpListener,
+    builders: Arc<Builders>,
     tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let server = &app.config.server;
-    let max = server.max_connections;
-    let slots = Arc::new(Semaphore::new(max));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let builders = Arc::new(Builders {
-        auto: http_builder(&app),
-        h1: http1_builder(&app),
-    });
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // EMFILE and friends: back off briefly instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+    slots: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+    end: watch::Receiver<bool>,
+}
+
+impl Worker {
+    /// Accepts until stopped, then keeps the thread's connections running until the end.
+    async fn run(mut self, listener: TcpListener) {
+        let accepted_here = self.app.metrics.worker_connections(self.index);
+        loop {
+            tokio::select! {
+                // Stopped, or the `Workers` handle was dropped.
+                _ = self.stop.changed() => break,
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // EMFILE and friends: back off briefly instead of spinning.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                        tracing::debug!(%peer, "connection refused: max_connections reached");
+                        drop(stream);
                         continue;
-                    }
-                };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    tracing::debug!(%peer, "connection refused: max_connections reached");
-                    drop(stream);
-                    continue;
-                };
-                let conn = Connection { app: app.clone(), builders: builders.clone(), tls: tls.clone(), stop: stop_rx.clone() };
-                tokio::spawn(async move {
-                    conn.app.metrics.connection_opened();
-                    let app = conn.app.clone();
-                    conn.run(stream, peer).await;
-                    app.metrics.connection_closed();
-                    drop(permit);
-                });
+                    };
+                    accepted_here.inc();
+                    let conn = Connection {
+                        app: self.app.clone(),
+                        builders: self.builders.clone(),
+                        tls: self.tls.clone(),
+                        stop: self.stop.clone(),
+                    };
+                    // A task of this thread's runtime: the connection never leaves the thread.
+                    tokio::spawn(async move {
+                        conn.app.metrics.connection_opened();
+                        let app = conn.app.clone();
+                        conn.run(stream, peer).await;
+                        app.metrics.connection_closed();
+                        drop(permit);
+                    });
+                }
             }
         }
+        drop(listener);
+        let _ = self.end.wait_for(|ended| *ended).await;
     }
-    // Close the listening socket now: a connection attempt during the drain is refused at
-    // once instead of waiting, unaccepted, in the kernel's queue.
-    drop(listener);
-    tracing::info!("shutting down: no new connections, draining in-flight requests");
-    let _ = stop_tx.send(true);
-    let all = u32::try_from(max).unwrap_or(u32::MAX);
-    match tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(all)).await {
-        Ok(_) => tracing::info!("drained"),
-        Err(_) => tracing::warn!("drain timed out; closing remaining connections"),
-    }
-    Ok(())
 }
 
 /// The HTTP/1 + HTTP/2 connection builder with every limit and timeout of `[server]` (public

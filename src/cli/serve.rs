@@ -55,7 +55,7 @@ impl Signals {
 /// How often the audit chain head is logged (for anchoring it elsewhere).
 pub const HEAD_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
-/// A started gateway: its address and the task serving it.
+/// A started gateway: its address, and the task that stops and drains its serving threads.
 pub struct Running {
     pub app: Arc<App>,
     pub addr: SocketAddr,
@@ -64,6 +64,7 @@ pub struct Running {
     shutdown: tokio::sync::oneshot::Sender<()>,
     admin_shutdown: tokio::sync::oneshot::Sender<()>,
     tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
+    /// Waits for `shutdown`, then drains and joins the serving threads (`server::Workers`).
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The revocation watcher; stopped with the server so a stopped gateway writes nothing more.
     revocation_watch: tokio::task::JoinHandle<()>,
@@ -87,6 +88,8 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
         }
     };
     let addr = listener.local_addr()?;
+    let workers = crate::server::Workers::spawn(app.clone(), listener.into_std()?, tls.clone())
+        .context("cannot start the serving threads")?;
     let admin = TcpListener::bind(server.admin_listen)
         .await
         .with_context(|| format!("cannot listen on admin_listen {}", server.admin_listen))?;
@@ -100,15 +103,18 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Runni
         %addr,
         %admin_addr,
         tls = tls.is_some(),
+        workers = server.workers,
         policies = app.policies.load().len(),
         "cpgate listening"
     );
     watch_policies(app.clone());
     let revocation_watch = watch_revocations(app.clone());
     let shared_revocations = app.follow_shared_revocations();
-    let task = tokio::spawn(crate::server::serve(app.clone(), listener, tls.clone(), async {
+    // The serving threads run on their own; this task only waits for the stop and drains.
+    let task = tokio::spawn(async move {
         let _ = rx.await;
-    }));
+        workers.shutdown().await
+    });
     Ok(Running {
         app,
         addr,
@@ -173,7 +179,7 @@ impl Running {
         self.stop().await
     }
 
-    /// Stops accepting, drains, and waits for the listener task.
+    /// Stops accepting, drains, and waits for the serving threads to end.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         let _ = self.admin_shutdown.send(());

@@ -149,3 +149,41 @@ fn redis_store_urls_and_on_store_error_are_parsed() {
     assert!(error_of(&with("store = \"rediss://h/0#insecure\"")).contains("fragment"));
     assert!(error_of(&with("on_store_error = \"open\"")).contains("not one of local, deny"));
 }
+
+#[test]
+fn workers_default_to_the_cpus_and_accept_an_explicit_count() {
+    let c = parse(MINIMAL).unwrap();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(c.server.workers, cpus.min(MAX_WORKERS));
+    assert_eq!(c.server.workers, default_workers());
+    let with = |n: &str| {
+        MINIMAL.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:0\"\nworkers = {n}"),
+        )
+    };
+    assert_eq!(parse(&with("1")).unwrap().server.workers, 1);
+    assert_eq!(parse(&with("3")).unwrap().server.workers, 3);
+    assert_eq!(parse(&with("256")).unwrap().server.workers, 256);
+}
+
+#[test]
+fn zero_negative_or_absurd_workers_are_refused_with_their_line() {
+    let with = |n: &str| {
+        MINIMAL.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:0\"\nworkers = {n}"),
+        )
+    };
+    for n in ["0", "257", "100000"] {
+        let e = error_of(&with(n));
+        assert!(
+            e.starts_with("/etc/cpgate/cpgate.toml:4: workers must be between 1 and 256"),
+            "workers = {n}: {e}"
+        );
+    }
+    for n in ["-1", "\"4\"", "1.5"] {
+        let e = error_of(&with(n));
+        assert!(e.starts_with("/etc/cpgate/cpgate.toml:4:"), "workers = {n}: {e}");
+    }
+}

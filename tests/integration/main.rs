@@ -11,3 +11,4 @@ mod listener;
 mod perf;
 mod refusals;
 mod support;
+mod workers;
