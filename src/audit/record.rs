@@ -82,6 +82,13 @@ pub fn encode_line(buf: &mut Vec<u8>, record: &Record, ts: OffsetDateTime, seq: 
 
 /// Appends the record's line (without newline) to `buf`.
 pub(crate) fn encode(buf: &mut Vec<u8>, stamp: &Stamp<'_>, record: &Record) {
+    encode_stamp(buf, stamp);
+    encode_body(buf, record);
+}
+
+/// The start of a line: `{"ts":"…","seq":N,"prev":"…"`. A line is this followed by
+/// [`encode_body`], so the body can be encoded before the stamp is known.
+pub(crate) fn encode_stamp(buf: &mut Vec<u8>, stamp: &Stamp<'_>) {
     buf.extend_from_slice(b"{\"ts\":\"");
     push_ts(buf, stamp.ts);
     buf.extend_from_slice(b"\",\"seq\":");
@@ -89,7 +96,10 @@ pub(crate) fn encode(buf: &mut Vec<u8>, stamp: &Stamp<'_>, record: &Record) {
     buf.extend_from_slice(b",\"prev\":\"");
     push_hex(buf, stamp.prev);
     buf.push(b'"');
+}
 
+/// The rest of a line after the stamp: every set field, then `}`.
+pub(crate) fn encode_body(buf: &mut Vec<u8>, record: &Record) {
     if let Some(event) = record.event {
         str_field(buf, "event", event.as_str());
     }

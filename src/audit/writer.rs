@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use super::chain::{line_hash, Head};
-use super::record::{encode, Stamp};
+use super::record::{encode_body, encode_stamp, Stamp};
 use super::syncer::Syncer;
 use super::{recover, AuditOptions, FsyncMode, Record};
 
@@ -250,6 +250,13 @@ impl Writer {
 
     /// Encodes `record` after the staged ones.
     pub(crate) fn stage(&mut self, record: &Record) {
+        let mut body = Vec::with_capacity(512);
+        encode_body(&mut body, record);
+        self.stage_body(&body);
+    }
+
+    /// Stamps an encoded body ([`encode_body`]) and adds its line after the staged ones.
+    pub(crate) fn stage_body(&mut self, body: &[u8]) {
         let start = self.buf.len();
         let seq = self.staged.seq.wrapping_add(1);
         let stamp = Stamp {
@@ -257,7 +264,8 @@ impl Writer {
             seq,
             prev: &self.staged.hash,
         };
-        encode(&mut self.buf, &stamp, record);
+        encode_stamp(&mut self.buf, &stamp);
+        self.buf.extend_from_slice(body);
         self.staged = Head {
             seq,
             hash: line_hash(&self.buf[start..]),
@@ -455,10 +463,29 @@ impl Inline {
     }
 
     /// Writes one record; returns once its bytes are in the kernel (synced in a degraded
-    /// `batch` mode without a sync thread).
+    /// `batch` mode without a sync thread). The body is encoded before the lock is taken, so
+    /// the lock covers only the stamp, the hash and the `write(2)`.
     pub(crate) fn append(&self, record: &Record) -> Result<(), String> {
+        thread_local! {
+            static BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BODY.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut body) => {
+                let result = self.append_with(&mut body, record);
+                if body.capacity() > 64 << 10 {
+                    *body = Vec::new();
+                }
+                result
+            }
+            Err(_) => self.append_with(&mut Vec::new(), record),
+        })
+    }
+
+    fn append_with(&self, body: &mut Vec<u8>, record: &Record) -> Result<(), String> {
+        body.clear();
+        encode_body(body, record);
         let mut writer = self.lock()?;
-        writer.stage(record);
+        writer.stage_body(body);
         writer.commit()
     }
 }
