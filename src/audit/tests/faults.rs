@@ -201,6 +201,16 @@ async fn batch_mode_schedules_a_new_sync_for_writes_after_the_last_sync_started(
 }
 
 #[tokio::test]
+async fn batch_mode_syncs_when_the_last_handle_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _path, faults) = faulty_log(dir.path(), FsyncMode::Batch);
+    log.append(request(0)).await.unwrap();
+    // Dropped well within the 10 ms the background sync waits: the drop itself syncs.
+    drop(log);
+    assert_eq!(faults.events.lock().unwrap().last(), Some(&"sync"));
+}
+
+#[tokio::test]
 async fn batch_mode_sync_failure_makes_the_next_group_sync_before_ack() {
     let dir = tempfile::tempdir().unwrap();
     let (log, path, faults) = faulty_log(dir.path(), FsyncMode::Batch);

@@ -94,33 +94,37 @@ async fn append_ok_means_bytes_are_in_the_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_land_exactly_once_in_seq_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let (log, path) = log_with(dir.path(), 0, FsyncMode::Always).await;
-    let tasks: Vec<_> = (0..64)
-        .map(|t| {
-            let log = log.clone();
-            tokio::spawn(async move {
-                for k in 0..20 {
-                    log.append(request(t * 100 + k)).await.unwrap();
-                }
+    // `always` through the writer thread; `batch` and `never` written by the appending tasks
+    // themselves, from both runtime threads, under the writer's lock.
+    for mode in [FsyncMode::Always, FsyncMode::Batch, FsyncMode::Never] {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, path) = log_with(dir.path(), 0, mode).await;
+        let tasks: Vec<_> = (0..64)
+            .map(|t| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for k in 0..20 {
+                        log.append(request(t * 100 + k)).await.unwrap();
+                    }
+                })
             })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let all = lines(&path);
+        assert_eq!(all.len(), 64 * 20, "{mode:?}");
+        let mut ids: Vec<String> = Vec::new();
+        for (i, line) in all.iter().enumerate() {
+            let v = json(line);
+            assert_eq!(v["seq"], i as u64 + 1, "{mode:?}");
+            ids.push(v["request_id"].as_str().unwrap().to_owned());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 64 * 20, "{mode:?}");
+        assert_eq!(verify(&[path]).unwrap().records, 64 * 20, "{mode:?}");
     }
-    let all = lines(&path);
-    assert_eq!(all.len(), 64 * 20);
-    let mut ids: Vec<String> = Vec::new();
-    for (i, line) in all.iter().enumerate() {
-        let v = json(line);
-        assert_eq!(v["seq"], i as u64 + 1);
-        ids.push(v["request_id"].as_str().unwrap().to_owned());
-    }
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 64 * 20);
-    assert_eq!(verify(&[path]).unwrap().records, 64 * 20);
 }
 
 #[tokio::test]
@@ -240,34 +244,41 @@ async fn rotation_keeps_the_chain_across_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotation_under_concurrent_always_appends_loses_nothing() {
-    // Many writers, small files: every group may rotate; no record is lost or reordered.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("audit.jsonl");
-    let options = AuditOptions {
-        fsync: FsyncMode::Always,
-        max_file_size: 4 << 10,
-    };
-    let log = AuditLog::open_with(&path, options).await.unwrap();
-    let tasks: Vec<_> = (0..16)
-        .map(|t| {
-            let log = log.clone();
-            tokio::spawn(async move {
-                for k in 0..20 {
-                    log.append(request(t * 100 + k)).await.unwrap();
-                }
+async fn rotation_under_concurrent_appends_loses_nothing() {
+    // Many writers, small files: every group may rotate; no record is lost or reordered, in
+    // every mode (in `batch`/`never` the rotation runs in whichever task filled the file).
+    for mode in [FsyncMode::Always, FsyncMode::Batch, FsyncMode::Never] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let options = AuditOptions {
+            fsync: mode,
+            max_file_size: 4 << 10,
+        };
+        let log = AuditLog::open_with(&path, options).await.unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|t| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for k in 0..20 {
+                        log.append(request(t * 100 + k)).await.unwrap();
+                    }
+                })
             })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let rotated = (1..).take_while(|&n| writer::numbered(&path, n).exists()).count() as u32;
+        assert!(rotated >= 2, "{mode:?}: only {rotated} rotations");
+        let mut all: Vec<PathBuf> = (1..=rotated).rev().map(|k| writer::numbered(&path, k)).collect();
+        all.push(path.clone());
+        let report = verify(&all).unwrap();
+        assert_eq!(
+            (report.records, report.seq, report.head),
+            (320, 320, log.head().1),
+            "{mode:?}"
+        );
     }
-    let rotated = (1..).take_while(|&n| writer::numbered(&path, n).exists()).count() as u32;
-    assert!(rotated >= 2, "only {rotated} rotations");
-    let mut all: Vec<PathBuf> = (1..=rotated).rev().map(|k| writer::numbered(&path, k)).collect();
-    all.push(path.clone());
-    let report = verify(&all).unwrap();
-    assert_eq!((report.records, report.seq, report.head), (320, 320, log.head().1));
 }
 
 #[tokio::test]
