@@ -2,8 +2,9 @@
 //! `"deny"` answers 503 `store_unavailable`; no crash, no hang (every call is bounded), the
 //! loss is logged once and counted, and the shared store is used again once Redis is back.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::Commands as _;
 
@@ -12,16 +13,47 @@ use crate::{eventually, logs, store_lines, Cluster, Instance, RedisServer};
 /// No call may take longer than this, Redis dead or alive (command timeout 1 s + margin).
 const BOUNDED: Duration = Duration::from_millis(2500);
 
-/// Calls until `until` (at most 3000 calls), each bounded; returns the statuses seen.
-async fn load(instance: Arc<Instance>, token: Arc<String>, until: Instant) -> Vec<u16> {
+/// A load that runs until told to stop, counting its calls.
+#[derive(Default)]
+struct Progress {
+    calls: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl Progress {
+    /// Waits (10 s at most) until `more` calls were made after this call.
+    async fn wait_for(&self, more: usize) {
+        let target = self.calls.load(Ordering::SeqCst) + more;
+        let reached = eventually(Duration::from_secs(10), || async {
+            self.calls.load(Ordering::SeqCst) >= target
+        })
+        .await;
+        assert!(reached.is_some(), "the load made fewer than {more} calls in 10 s");
+    }
+}
+
+/// Calls until stopped (at most 3000 calls), each bounded; returns the statuses seen.
+async fn load(instance: Arc<Instance>, token: Arc<String>, progress: Arc<Progress>) -> Vec<u16> {
     let mut statuses = Vec::new();
-    while Instant::now() < until && statuses.len() < 3000 {
+    while !progress.stop.load(Ordering::SeqCst) && statuses.len() < 3000 {
         let answer = tokio::time::timeout(BOUNDED, instance.call(&token))
             .await
             .expect("a call hung while the store was failing");
         statuses.push(answer.status.as_u16());
+        progress.calls.fetch_add(1, Ordering::SeqCst);
     }
     statuses
+}
+
+/// Runs the load, kills Redis once it made 20 calls, and stops it 20 calls after the kill.
+async fn load_across_a_kill(instance: &Arc<Instance>, token: &Arc<String>, redis: &mut RedisServer) -> Vec<u16> {
+    let progress = Arc::new(Progress::default());
+    let loader = tokio::spawn(load(instance.clone(), token.clone(), progress.clone()));
+    progress.wait_for(20).await;
+    redis.kill();
+    progress.wait_for(20).await;
+    progress.stop.store(true, Ordering::SeqCst);
+    loader.await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,12 +77,8 @@ async fn redis_stopped_mid_load_with_local_fallback_keeps_serving_and_recovers()
     .unwrap();
     a.app.reload_revocations().await.unwrap();
 
-    let until = Instant::now() + Duration::from_millis(1500);
-    let loader = tokio::spawn(load(a.clone(), token.clone(), until));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    redis.kill();
-    let statuses = loader.await.unwrap();
-    assert!(statuses.len() > 10, "the load ran: {} calls", statuses.len());
+    let statuses = load_across_a_kill(&a, &token, &mut redis).await;
+    assert!(statuses.len() >= 40, "the load ran: {} calls", statuses.len());
     assert!(
         statuses.iter().all(|&s| s == 200),
         "local fallback: every call served, got {statuses:?}"
@@ -94,11 +122,7 @@ async fn redis_stopped_mid_load_with_deny_answers_503_store_unavailable_and_reco
     let a = Arc::new(cluster.instance("a").await);
     let token = Arc::new(a.token("bench"));
 
-    let until = Instant::now() + Duration::from_millis(1500);
-    let loader = tokio::spawn(load(a.clone(), token.clone(), until));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    redis.kill();
-    let statuses = loader.await.unwrap();
+    let statuses = load_across_a_kill(&a, &token, &mut redis).await;
     assert!(statuses.iter().all(|&s| s == 200 || s == 503), "{statuses:?}");
     assert_eq!(statuses.first(), Some(&200), "served while Redis was up");
     assert_eq!(statuses.last(), Some(&503), "refused once Redis was gone");
