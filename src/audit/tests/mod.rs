@@ -50,6 +50,23 @@ pub(super) async fn log_with(dir: &Path, n: usize, fsync: FsyncMode) -> (AuditLo
     (log, path)
 }
 
+/// `tasks` tasks append `each` records at once (`req-T*100+K`); returns when all are in.
+async fn append_concurrently(log: &AuditLog, tasks: usize, each: usize) {
+    let tasks: Vec<_> = (0..tasks)
+        .map(|t| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                for k in 0..each {
+                    log.append(request(t * 100 + k)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn appended_chain_verifies_with_count_and_head() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,19 +116,7 @@ async fn concurrent_appends_land_exactly_once_in_seq_order() {
     for mode in [FsyncMode::Always, FsyncMode::Batch, FsyncMode::Never] {
         let dir = tempfile::tempdir().unwrap();
         let (log, path) = log_with(dir.path(), 0, mode).await;
-        let tasks: Vec<_> = (0..64)
-            .map(|t| {
-                let log = log.clone();
-                tokio::spawn(async move {
-                    for k in 0..20 {
-                        log.append(request(t * 100 + k)).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
+        append_concurrently(&log, 64, 20).await;
         let all = lines(&path);
         assert_eq!(all.len(), 64 * 20, "{mode:?}");
         let mut ids: Vec<String> = Vec::new();
@@ -255,19 +260,7 @@ async fn rotation_under_concurrent_appends_loses_nothing() {
             max_file_size: 4 << 10,
         };
         let log = AuditLog::open_with(&path, options).await.unwrap();
-        let tasks: Vec<_> = (0..16)
-            .map(|t| {
-                let log = log.clone();
-                tokio::spawn(async move {
-                    for k in 0..20 {
-                        log.append(request(t * 100 + k)).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
+        append_concurrently(&log, 16, 20).await;
         let rotated = (1..).take_while(|&n| writer::numbered(&path, n).exists()).count() as u32;
         assert!(rotated >= 2, "{mode:?}: only {rotated} rotations");
         let mut all: Vec<PathBuf> = (1..=rotated).rev().map(|k| writer::numbered(&path, k)).collect();
