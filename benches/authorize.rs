@@ -17,7 +17,6 @@ use std::net::IpAddr;
 use criterion::{criterion_group, criterion_main, Criterion};
 use time::OffsetDateTime;
 
-use cpgate::call::{Api, CpanelCall, Method, Params};
 use cpgate::policy::DecisionRequest;
 
 #[path = "support/policies.rs"]
@@ -25,25 +24,13 @@ mod policies;
 use policies::policy_set;
 
 fn bench(c: &mut Criterion) {
-    let read = CpanelCall::new(
-        Api::Uapi,
-        "Email",
-        "list_pops",
-        Params::from_unique_pairs([("domain", "example.com")]),
-    );
-    let write = CpanelCall::new(
-        Api::Uapi,
-        "Email",
-        "add_pop",
-        Params::from_unique_pairs([("domain", "example7.com"), ("email", "info"), ("password", "x")]),
-    );
     let ip: IpAddr = [127, 0, 0, 1].into();
     let now = OffsetDateTime::now_utc();
     let mut group = c.benchmark_group("authorize");
     let sets = [(10usize, policy_set(10)), (10_000, policy_set(10_000))];
-    for (name, call, method) in [("list_pops", &read, Method::Get), ("add_pop", &write, Method::Post)] {
+    for (name, call, method) in policies::calls() {
         let req = DecisionRequest {
-            call,
+            call: &call,
             method,
             client_ip: ip,
             scope: None,

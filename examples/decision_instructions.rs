@@ -15,7 +15,6 @@
 use std::hint::black_box;
 use std::net::IpAddr;
 
-use cpgate::call::{Api, CpanelCall, Method, Params};
 use cpgate::policy::{DecisionRequest, PolicySet};
 use time::OffsetDateTime;
 
@@ -48,22 +47,10 @@ fn decide(set: &PolicySet, req: &DecisionRequest<'_>) {
 }
 
 fn main() {
-    let read = CpanelCall::new(
-        Api::Uapi,
-        "Email",
-        "list_pops",
-        Params::from_unique_pairs([("domain", "example.com")]),
-    );
-    let write = CpanelCall::new(
-        Api::Uapi,
-        "Email",
-        "add_pop",
-        Params::from_unique_pairs([("domain", "example7.com"), ("email", "info"), ("password", "x")]),
-    );
     let (small, large) = (policies::policy_set(10), policies::policy_set(10_000));
-    for (call, method) in [(&read, Method::Get), (&write, Method::Post)] {
+    for (_, call, method) in policies::calls() {
         let req = DecisionRequest {
-            call,
+            call: &call,
             method,
             client_ip: IpAddr::from([127, 0, 0, 1]),
             scope: None,

@@ -480,16 +480,7 @@ async fn graceful_shutdown_completes_in_flight_calls_and_refuses_new_ones() {
         assert!(Instant::now() < until, "new connections still accepted while draining");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(!stopping.is_finished(), "the drain waits for the in-flight calls");
-    open.send(true).unwrap();
-    for call in in_flight {
-        let a = call.await.unwrap();
-        assert_eq!(a.status, 200, "in-flight call failed during shutdown: {:?}", a.body);
-    }
-    tokio::time::timeout(Duration::from_secs(10), stopping)
-        .await
-        .unwrap()
-        .unwrap();
+    support::release_held_calls_and_finish_the_drain(open, in_flight, stopping).await;
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
-//! The developer policies of the decision benchmarks (`benches/authorize.rs`,
+//! The developer policies and calls of the decision benchmarks (`benches/authorize.rs`,
 //! `examples/decision_instructions.rs`): `dev0` .. `devN`, each with the same realistic shape.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cpgate::call::{Api, CpanelCall, Method, Params};
 use cpgate::policy::{LoadOptions, Policy, PolicySet};
 
 /// A realistic policy: two allow rules (one with parameter constraints), one deny rule.
@@ -43,4 +44,22 @@ pub fn policy_set(n: usize) -> PolicySet {
             .expect("valid policy")
             .0
     }))
+}
+
+/// The two calls decided for `dev7`: a plain read, and a write whose parameters are checked
+/// against the policy's constraints; with their names and methods. Both are allowed.
+pub fn calls() -> [(&'static str, CpanelCall, Method); 2] {
+    let read = CpanelCall::new(
+        Api::Uapi,
+        "Email",
+        "list_pops",
+        Params::from_unique_pairs([("domain", "example.com")]),
+    );
+    let write = CpanelCall::new(
+        Api::Uapi,
+        "Email",
+        "add_pop",
+        Params::from_unique_pairs([("domain", "example7.com"), ("email", "info"), ("password", "x")]),
+    );
+    [("list_pops", read, Method::Get), ("add_pop", write, Method::Post)]
 }

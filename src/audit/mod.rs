@@ -189,7 +189,7 @@ impl AuditLog {
     pub async fn append(&self, record: Record) -> Result<(), AuditError> {
         match &self.driver {
             Driver::Inline(inline) => inline.append(&record).map_err(|message| error(&self.path, message)),
-            Driver::Thread(_) => self.ask(|ack| Command::Append(Box::new(record), ack)).await,
+            Driver::Thread(tx) => self.ask(tx, |ack| Command::Append(Box::new(record), ack)).await,
         }
     }
 
@@ -204,7 +204,7 @@ impl AuditLog {
     pub async fn reopen(&self) -> Result<(), AuditError> {
         match &self.driver {
             Driver::Inline(inline) => self.blocking(inline, Writer::reopen_path).await,
-            Driver::Thread(_) => self.ask(Command::Reopen).await,
+            Driver::Thread(tx) => self.ask(tx, Command::Reopen).await,
         }
     }
 
@@ -212,7 +212,7 @@ impl AuditLog {
     pub async fn sync(&self) -> Result<(), AuditError> {
         match &self.driver {
             Driver::Inline(inline) => self.blocking(inline, Writer::sync).await,
-            Driver::Thread(_) => self.ask(Command::Sync).await,
+            Driver::Thread(tx) => self.ask(tx, Command::Sync).await,
         }
     }
 
@@ -239,10 +239,12 @@ impl AuditLog {
         result.map_err(|message| error(&self.path, message))
     }
 
-    async fn ask(&self, command: impl FnOnce(writer::Ack) -> Command) -> Result<(), AuditError> {
-        let Driver::Thread(tx) = &self.driver else {
-            return Err(error(&self.path, "no audit writer thread".into()));
-        };
+    /// Sends `command` to the writer thread and waits for its answer.
+    async fn ask(
+        &self,
+        tx: &mpsc::Sender<Command>,
+        command: impl FnOnce(writer::Ack) -> Command,
+    ) -> Result<(), AuditError> {
         let (ack, answer) = oneshot::channel();
         tx.send(command(ack))
             .map_err(|_| error(&self.path, "audit writer stopped".into()))?;

@@ -104,9 +104,8 @@ pub(crate) struct Writer {
     head: Head,
     /// Head including the staged (not yet written) records.
     staged: Head,
+    /// The staged records' lines, each ending with `\n`.
     buf: Vec<u8>,
-    /// Records in `buf`.
-    staged_records: usize,
     shared: Arc<Mutex<Head>>,
     stats: Arc<Stats>,
     /// A background sync failed: the next group syncs before acknowledging.
@@ -138,7 +137,6 @@ impl Writer {
             head,
             staged: head,
             buf: Vec::with_capacity(64 << 10),
-            staged_records: 0,
             shared: Arc::new(Mutex::new(head)),
             stats,
             sync_before_ack: false,
@@ -179,7 +177,7 @@ impl Writer {
     pub(crate) fn write_synced(&mut self, record: &Record) -> Result<(), String> {
         self.stage(record);
         self.commit()?;
-        self.sync_now().map_err(|e| format!("fdatasync: {e}"))
+        self.sync()
     }
 
     /// The writer thread's body (`fsync = "always"`): runs until every handle is dropped.
@@ -250,13 +248,17 @@ impl Writer {
 
     /// Encodes `record` after the staged ones.
     pub(crate) fn stage(&mut self, record: &Record) {
-        let mut body = Vec::with_capacity(512);
-        encode_body(&mut body, record);
-        self.stage_body(&body);
+        self.stage_with(|buf| encode_body(buf, record));
     }
 
-    /// Stamps an encoded body ([`encode_body`]) and adds its line after the staged ones.
+    /// Stamps a body encoded beforehand ([`encode_body`]) and adds its line after the staged
+    /// ones.
     pub(crate) fn stage_body(&mut self, body: &[u8]) {
+        self.stage_with(|buf| buf.extend_from_slice(body));
+    }
+
+    /// Adds a line: the stamp, then what `body` appends.
+    fn stage_with(&mut self, body: impl FnOnce(&mut Vec<u8>)) {
         let start = self.buf.len();
         let seq = self.staged.seq.wrapping_add(1);
         let stamp = Stamp {
@@ -265,22 +267,20 @@ impl Writer {
             prev: &self.staged.hash,
         };
         encode_stamp(&mut self.buf, &stamp);
-        self.buf.extend_from_slice(body);
+        body(&mut self.buf);
         self.staged = Head {
             seq,
             hash: line_hash(&self.buf[start..]),
         };
         self.buf.push(b'\n');
-        self.staged_records += 1;
     }
 
     /// Writes the staged group: `Ok` means every record in it is in the file (and synced, per
     /// the mode); `Err`, that none is and the chain head is back where it was.
     pub(crate) fn commit(&mut self) -> Result<(), String> {
-        if self.staged_records == 0 {
+        if self.buf.is_empty() {
             return Ok(());
         }
-        let records = std::mem::take(&mut self.staged_records);
         let result = self.write_staged();
         match &result {
             Ok(()) => {
@@ -290,6 +290,7 @@ impl Writer {
             Err(e) => {
                 self.staged = self.head;
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                let records = self.buf.iter().filter(|&&b| b == b'\n').count();
                 tracing::error!(path = %self.path.display(), records, error = %e,
                     "audit write failed; records refused");
             }
@@ -466,26 +467,10 @@ impl Inline {
     /// `batch` mode without a sync thread). The body is encoded before the lock is taken, so
     /// the lock covers only the stamp, the hash and the `write(2)`.
     pub(crate) fn append(&self, record: &Record) -> Result<(), String> {
-        thread_local! {
-            static BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        BODY.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut body) => {
-                let result = self.append_with(&mut body, record);
-                if body.capacity() > 64 << 10 {
-                    *body = Vec::new();
-                }
-                result
-            }
-            Err(_) => self.append_with(&mut Vec::new(), record),
-        })
-    }
-
-    fn append_with(&self, body: &mut Vec<u8>, record: &Record) -> Result<(), String> {
-        body.clear();
-        encode_body(body, record);
+        let mut body = Vec::with_capacity(512);
+        encode_body(&mut body, record);
         let mut writer = self.lock()?;
-        writer.stage_body(body);
+        writer.stage_body(&body);
         writer.commit()
     }
 }

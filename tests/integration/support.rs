@@ -623,6 +623,31 @@ where
     None
 }
 
+/// The end of a graceful-shutdown test: `stopping` must still be waiting for the calls held
+/// at cPanel (behind `open`); once they are released every one is answered 200 and the stop
+/// completes within 10 s.
+#[allow(dead_code)]
+pub async fn release_held_calls_and_finish_the_drain(
+    open: tokio::sync::watch::Sender<bool>,
+    in_flight: Vec<tokio::task::JoinHandle<Answer>>,
+    stopping: tokio::task::JoinHandle<()>,
+) {
+    assert!(
+        !stopping.is_finished(),
+        "the drain waits for the {} in-flight calls",
+        in_flight.len()
+    );
+    open.send(true).unwrap();
+    for call in in_flight {
+        let a = call.await.unwrap();
+        assert_eq!(a.status, 200, "in-flight call failed during shutdown: {:?}", a.body);
+    }
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("the drain ends once the calls are answered")
+        .unwrap();
+}
+
 /// Runs the real `cpgate` binary; returns (success, stdout, stderr).
 #[allow(dead_code)]
 pub fn cpgate(args: &[&str]) -> (bool, String, String) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio::net::TcpStream;
 
-use crate::support::{eventually, send_to, Gateway, Reply};
+use crate::support::{eventually, release_held_calls_and_finish_the_drain, send_to, Gateway, Reply};
 
 const LIST: &str = "/execute/Email/list_pops";
 
@@ -100,7 +100,6 @@ async fn graceful_shutdown_with_two_workers_drains_in_flight_calls_of_both() {
         .await;
         assert!(waited.is_some(), "call {expected} never reached cPanel");
     }
-    let calls = in_flight.len();
     let stopping = tokio::spawn(gw.stop());
     // Both threads close their copy of the listening socket: new connections are refused.
     let refused = eventually(Duration::from_secs(10), || async {
@@ -108,17 +107,5 @@ async fn graceful_shutdown_with_two_workers_drains_in_flight_calls_of_both() {
     })
     .await;
     assert!(refused.is_some(), "new connections still accepted while draining");
-    assert!(
-        !stopping.is_finished(),
-        "the drain waits for the {calls} in-flight calls"
-    );
-    open.send(true).unwrap();
-    for call in in_flight {
-        let a = call.await.unwrap();
-        assert_eq!(a.status, 200, "in-flight call failed during shutdown: {:?}", a.body);
-    }
-    tokio::time::timeout(Duration::from_secs(10), stopping)
-        .await
-        .expect("the drain ends once the calls are answered")
-        .unwrap();
+    release_held_calls_and_finish_the_drain(open, in_flight, stopping).await;
 }
